@@ -1,0 +1,1 @@
+"""The ``lrscout`` command line: a thin shell over the Python API."""

@@ -1,0 +1,64 @@
+"""``lrscout`` entry point: registers the commands and maps errors to one line + exit code.
+
+Exit codes: 0 success, 2 usage or input error (an ``LrscoutError``, or bad options),
+130 interrupted with Ctrl-C, 1 an unexpected internal error (one line; ``LRSCOUT_DEBUG=1``
+shows the traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+
+from ..errors import LrscoutError
+from .find import find_cmd
+
+app = typer.Typer(
+    name="lrscout",
+    help="Choose learning rates for PyTorch vision training, and prove the choice.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Choose learning rates for PyTorch vision training, and prove the choice."""
+
+
+app.command("find", help="LR range test: sweep the LR, plot the loss, recommend an LR with an interval.")(find_cmd)
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("LRSCOUT_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except LrscoutError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: model, optimizer and files were left as they were", err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors (bad option, missing argument): exit 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        sys.exit(getattr(exc, "exit_code", 2))
+    except Exception as exc:
+        if os.environ.get("LRSCOUT_DEBUG"):
+            raise
+        typer.echo(f"internal error: {type(exc).__name__}: {exc} (set LRSCOUT_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

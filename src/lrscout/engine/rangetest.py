@@ -1,0 +1,210 @@
+"""The LR range test: raise the LR every optimizer step, record the loss, put everything back.
+
+One readable loop. The sweep scales a single multiplier, so the LR ratios between
+parameter groups are kept (a head at 10x the backbone stays at 10x); the reported LR is
+the one of ``base_group``. Whatever happens inside (divergence, an exception, Ctrl-C) the
+``finally`` clause restores the model, optimizer, scaler and RNG streams bit for bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..curve import analyse, diverged, lr_ramp
+from ..errors import ConfigError, CurveError
+from ..optim import set_mode
+from ..results import FindResult
+from ..state import Snapshot
+from ..task import Task
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+Progress = Callable[[int, float, float], None]
+
+
+def _cycle(data: Iterable[Batch]) -> Iterator[Batch]:
+    """Yield batches forever, starting a new pass when the loader runs out."""
+    while True:
+        empty = True
+        for batch in data:
+            empty = False
+            yield batch
+        if empty:
+            raise ConfigError("the training data yielded no batches")
+
+
+def _autocast(device: torch.device, amp: str | None) -> contextlib.AbstractContextManager[Any]:
+    if amp is None:
+        return contextlib.nullcontext()
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[amp]
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    raise ConfigError("the model has no parameters")
+
+
+@torch.no_grad()
+def _eval_loss(model: nn.Module, batches: list[Batch], criterion: nn.Module, device: torch.device, amp: str | None) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for x, y in batches:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with _autocast(device, amp):
+            total += float(criterion(model(x), y)) * len(y)
+        count += len(y)
+    model.train()
+    return total / max(count, 1)
+
+
+def find(
+    model: nn.Module,
+    train_data: Iterable[Batch],
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module | None = None,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_iter: int = 100,
+    mode: str = "exp",
+    diverge_factor: float = 4.0,
+    val_data: Iterable[Batch] | None = None,
+    val_every: int = 5,
+    accumulation_steps: int = 1,
+    amp: str | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    base_group: int = 0,
+    progress: Progress | None = None,
+) -> FindResult:
+    """Run an LR range test and return the curve, the suggestions and a recommended LR.
+
+    LR at step i (exp mode): ``start_lr * (end_lr / start_lr) ** (i / (num_iter - 1))``
+    for the base group, every other group scaled by its original ratio to it. The test
+    stops early when the loss is NaN/inf or its running average exceeds
+    ``diverge_factor`` x its best. ``val_data`` switches to validation-loss mode: every
+    ``val_every`` steps the loss over those fixed batches is recorded instead of the
+    training batch loss. ``amp`` is ``"fp16"`` (CUDA, with a GradScaler) or ``"bf16"``.
+
+    Example::
+
+        result = lrscout.find(model, train_loader, torch.optim.SGD(model.parameters(), lr=0.01))
+        print(result.lr, result.interval)
+    """
+    lrs = lr_ramp(start_lr, end_lr, num_iter, mode)
+    if accumulation_steps < 1:
+        raise ConfigError(f"accumulation_steps must be >= 1, got {accumulation_steps}")
+    if val_every < 1:
+        raise ConfigError(f"val_every must be >= 1, got {val_every}")
+    if amp not in (None, "fp16", "bf16"):
+        raise ConfigError(f"amp must be None, 'fp16' or 'bf16', got {amp!r}")
+    if not 0 <= base_group < len(optimizer.param_groups):
+        raise ConfigError(f"base_group {base_group} out of range: the optimizer has {len(optimizer.param_groups)} groups")
+    base_lr = float(optimizer.param_groups[base_group]["lr"])
+    if base_lr <= 0:
+        raise ConfigError(f"the base param group has lr={base_lr}; the sweep keeps ratios to it, so it must be > 0")
+    ratios = [float(g["lr"]) / base_lr for g in optimizer.param_groups]
+    criterion = criterion if criterion is not None else nn.CrossEntropyLoss()
+    device = _model_device(model)
+    if amp == "fp16" and scaler is None and device.type == "cuda":
+        scaler = torch.amp.GradScaler("cuda")
+    val_batches = list(val_data) if val_data is not None else None
+
+    config = {
+        "start_lr": start_lr, "end_lr": end_lr, "num_iter": num_iter, "mode": mode,
+        "diverge_factor": diverge_factor, "val_every": val_every if val_batches else None,
+        "accumulation_steps": accumulation_steps, "amp": amp, "base_group": base_group,
+        "group_ratios": ratios, "optimizer": type(optimizer).__name__,
+    }
+    hist_lr: list[float] = []
+    hist_loss: list[float] = []
+    stop_reason: str | None = None
+    avg, best, beta = 0.0, math.inf, 0.98
+    t0 = time.perf_counter()
+    snapshot = Snapshot.take(model, optimizer, scaler)
+    try:
+        model.train()
+        set_mode(optimizer, True)
+        batches = _cycle(train_data)
+        for i, lr in enumerate(lrs):
+            for group, ratio in zip(optimizer.param_groups, ratios):
+                group["lr"] = float(lr) * ratio
+            optimizer.zero_grad(set_to_none=True)
+            step_loss = torch.zeros((), device=device)
+            for _ in range(accumulation_steps):
+                x, y = next(batches)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                with _autocast(device, amp):
+                    loss = criterion(model(x), y) / accumulation_steps
+                (scaler.scale(loss) if scaler is not None else loss).backward()
+                step_loss += loss.detach().float()
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            value = float(step_loss)
+            if val_batches is not None:
+                if i % val_every and i != num_iter - 1:
+                    continue
+                if math.isfinite(value):
+                    value = _eval_loss(model, val_batches, criterion, device, amp)
+            if not math.isfinite(value):
+                stop_reason = f"loss became {value} at lr={lr:.3g}"
+                break
+            avg = beta * avg + (1 - beta) * value
+            smoothed = avg / (1 - beta ** (len(hist_loss) + 1))
+            best = min(best, smoothed)
+            hist_lr.append(float(lr))
+            hist_loss.append(value)
+            if progress is not None:
+                progress(i, float(lr), value)
+            if diverged(value, smoothed, best, diverge_factor):
+                stop_reason = f"loss diverged (running average > {diverge_factor}x its best) at lr={lr:.3g}"
+                break
+    finally:
+        snapshot.restore()
+    elapsed = time.perf_counter() - t0
+    if stop_reason:
+        log.info("range test stopped early: %s", stop_reason)
+    try:
+        analysis = analyse(torch.tensor(hist_lr).numpy(), torch.tensor(hist_loss).numpy())
+    except CurveError as exc:
+        raise CurveError(
+            f"the range test recorded only {len(hist_loss)} usable points ({stop_reason or exc}); "
+            "lower --start-lr or raise --num-iter"
+        ) from exc
+    return FindResult.from_analysis(
+        analysis,
+        history_lr=hist_lr,
+        history_loss=hist_loss,
+        stopped_early=stop_reason is not None,
+        stop_reason=stop_reason,
+        seconds=elapsed,
+        config=config,
+    )
+
+
+def find_task(task: Task, *, progress: Progress | None = None, **kwargs: Any) -> FindResult:
+    """Range test on a named task: fresh seeded model and optimizer, its training batches.
+
+    The optimizer is built at its habitual LR (only group ratios matter to the sweep).
+    """
+    splits = task.splits()
+    model = task.build_model(splits.info)
+    optimizer = task.build_optimizer(model.parameters())
+    loader = splits.loader("train", task.batch_size, seed=task.seed)
+    result = find(model, loader, optimizer, progress=progress, **kwargs)
+    config = {**result.config, "task": task.to_json()}
+    return dataclasses.replace(result, config=config)

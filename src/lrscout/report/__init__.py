@@ -1,0 +1,1 @@
+"""Presentation: plots, terminal tables and the HTML report."""

@@ -1,0 +1,107 @@
+"""Snapshot and restore of everything a short experiment can change.
+
+A range test or a guard rollback must leave the user's objects exactly as they were:
+parameters and buffers (BatchNorm running stats), ``.grad`` tensors, train/eval flags,
+optimizer state and per-group hyperparameters, an AMP ``GradScaler``, and the torch /
+CUDA / numpy / python RNG streams. Everything goes through ``state_dict`` /
+``load_state_dict``; tensors are cloned to CPU memory (never to disk), so a snapshot
+costs one copy of the state and nothing more.
+
+Example::
+
+    snap = Snapshot.take(model, optimizer)
+    try:
+        ...  # anything
+    finally:
+        snap.restore()
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def _to_cpu(obj: Any) -> Any:
+    """Clone every tensor inside a nested state dict to CPU, leaving the rest alone."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_to_cpu(v) for v in obj)
+    return obj
+
+
+@dataclass(frozen=True)
+class RngState:
+    """The four random streams a training step can consume."""
+
+    torch_cpu: torch.Tensor
+    torch_cuda: tuple[torch.Tensor, ...]
+    numpy: Any
+    python: Any
+
+    @classmethod
+    def capture(cls) -> RngState:
+        cuda = tuple(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() and torch.cuda.is_initialized() else ()
+        return cls(torch.get_rng_state(), cuda, np.random.get_state(), random.getstate())
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.torch_cpu)
+        if self.torch_cuda:
+            torch.cuda.set_rng_state_all(list(self.torch_cuda))
+        np.random.set_state(self.numpy)
+        random.setstate(self.python)
+
+
+@dataclass
+class Snapshot:
+    """A restorable copy of a model, its optimizer, an optional GradScaler and the RNGs."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer | None
+    scaler: Any = None
+    model_state: dict[str, Any] = field(default_factory=dict)
+    optimizer_state: dict[str, Any] | None = None
+    scaler_state: dict[str, Any] | None = None
+    grads: list[torch.Tensor | None] = field(default_factory=list)
+    training: list[bool] = field(default_factory=list)
+    rng: RngState | None = None
+
+    @classmethod
+    def take(cls, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, scaler: Any = None) -> Snapshot:
+        return cls(
+            model=model,
+            optimizer=optimizer,
+            scaler=scaler,
+            model_state=_to_cpu(model.state_dict()),
+            optimizer_state=_to_cpu(optimizer.state_dict()) if optimizer is not None else None,
+            scaler_state=_to_cpu(scaler.state_dict()) if scaler is not None else None,
+            grads=[None if p.grad is None else p.grad.detach().to("cpu", copy=True) for p in model.parameters()],
+            training=[m.training for m in model.modules()],
+            rng=RngState.capture(),
+        )
+
+    def restore(self, *, rng: bool = True) -> None:
+        """Put everything back bit for bit; ``rng=False`` keeps the random streams moving."""
+        self.model.load_state_dict(self.model_state)
+        for p, g in zip(self.model.parameters(), self.grads):
+            p.grad = None if g is None else g.to(p.device, copy=True)
+        for m, flag in zip(self.model.modules(), self.training):
+            m.training = flag
+        if self.optimizer is not None and self.optimizer_state is not None:
+            # load_state_dict keeps references to the tensors it is given: hand it copies
+            # so the snapshot stays valid for a second restore (the guard rolls back often).
+            self.optimizer.load_state_dict(_to_cpu(self.optimizer_state))
+        if self.scaler is not None and self.scaler_state is not None:
+            self.scaler.load_state_dict(self.scaler_state)
+        if rng and self.rng is not None:
+            self.rng.restore()

@@ -1,0 +1,95 @@
+"""A training task by names: dataset, model, optimizer, batch size, seed, device.
+
+This is what the CLI, ``train``, ``select`` and the benchmarks share: one frozen value
+that builds fresh, seeded models and optimizers, so that two runs of the same task with
+the same seed start from identical weights and see identical batches.
+
+Example::
+
+    task = Task(dataset="digits", model="simplecnn", optimizer="sgd")
+    splits = task.splits()
+    model = task.build_model(splits.info)
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import DataInfo, DataSplits, load_dataset
+from .errors import ConfigError
+from .models import build_model
+from .optim import build_optimizer, get_optimizer
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA) from one integer."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``None``/"auto" -> CUDA when present, else CPU; anything else must exist."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available")
+    return dev
+
+
+@lru_cache(maxsize=8)
+def _cached_splits(dataset: str, data_dir: str | None, download: bool, seed: int, limit: int | None) -> DataSplits:
+    return load_dataset(dataset, data_dir=data_dir, download=download, seed=seed, limit=limit)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A dataset + model + optimizer protocol, named so it can be rebuilt anywhere."""
+
+    dataset: str = "digits"
+    model: str = "simplecnn"
+    optimizer: str = "sgd"
+    batch_size: int = 64
+    seed: int = 0
+    device: str | None = None
+    data_dir: str | None = None
+    download: bool = False
+    limit: int | None = None
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        get_optimizer(self.optimizer)  # fail fast on an unknown name
+
+    def splits(self) -> DataSplits:
+        """The data (cached per process: trials of one task share it). The split seed is
+        fixed at 0 so every seed of a task is judged on the same validation images."""
+        return _cached_splits(self.dataset, self.data_dir, self.download, 0, self.limit)
+
+    @property
+    def torch_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def build_model(self, info: DataInfo | None = None, seed: int | None = None) -> nn.Module:
+        info = info or self.splits().info
+        seed_everything(self.seed if seed is None else seed)
+        model = build_model(self.model, info.channels, info.num_classes, info.image_size)
+        return model.to(self.torch_device)
+
+    def build_optimizer(self, params: Any, lr: float | None = None) -> torch.optim.Optimizer:
+        return build_optimizer(self.optimizer, params, lr, self.weight_decay)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
