@@ -129,7 +129,7 @@ def fit(
             loss = criterion(model(x), y)
             loss.backward()
             optimizer.step()
-            value = float(loss)
+            value = loss.item()
             step_loss.append(value if math.isfinite(value) else math.nan)
             step_lr.append(lr)
             if on_step is not None:
