@@ -201,7 +201,7 @@ def recommend(lrs: np.ndarray, losses: np.ndarray) -> Recommendation:
         high_x = min(max(estimates) + SPREAD_DECADES, target + REACH_DECADES[1], left,
                      float(x[i_min]) - MIN_GAP_DECADES)
         lo_x = max(min(estimates) - SPREAD_DECADES, target - REACH_DECADES[0])
-        rule = "descent: median of valley, min-loss LR / 10 and half-way down the fall"
+        rule = "descent: median of valley, floor start / 10**0.9, half-way down"
     lo_x = min(lo_x, high_x)
     return _build(float(np.clip(target, lo_x, high_x)), lo_x, high_x, onset, rule)
 
