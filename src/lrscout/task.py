@@ -67,10 +67,14 @@ class Task:
     download: bool = False
     limit: int | None = None
     weight_decay: float = 0.0
+    pretrained: bool = False  # published torchvision / timm weights (fine-tuning; downloads)
+    weights: str | None = None  # a local checkpoint to fine-tune from
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.pretrained and self.weights is not None:
+            raise ConfigError("give either pretrained=True or weights=PATH, not both")
         get_optimizer(self.optimizer)  # fail fast on an unknown name
 
     def splits(self) -> DataSplits:
@@ -85,7 +89,14 @@ class Task:
     def build_model(self, info: DataInfo | None = None, seed: int | None = None) -> nn.Module:
         info = info or self.splits().info
         seed_everything(self.seed if seed is None else seed)
-        model = build_model(self.model, info.channels, info.num_classes, info.image_size)
+        if self.pretrained or self.weights is not None:
+            # pretrained weights with a fresh, seeded head; imported here because
+            # lrscout.finetune builds on this module
+            from .finetune.pretrained import load_pretrained
+
+            model = load_pretrained(self.model, info, pretrained=self.pretrained, weights=self.weights)
+        else:
+            model = build_model(self.model, info.channels, info.num_classes, info.image_size)
         return model.to(self.torch_device)
 
     def build_optimizer(self, params: Any, lr: float | None = None) -> torch.optim.Optimizer:
