@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrscout.curve import default_window, ema, lr_ramp, smooth
+from lrscout.curve import clip_blowup, default_window, ema, lr_ramp, smooth
 from lrscout.errors import ConfigError, CurveError
 
 X = np.log10(lr_ramp(1e-6, 10.0, 100))  # 7 decades, 0.0707 decade per step
@@ -52,7 +52,7 @@ def test_smooth_removes_a_spike_and_averages_noise() -> None:
 
 
 def test_smooth_window_argument() -> None:
-    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    y = np.array([5.0, 4.0, 3.0, 2.0, 1.0])
     np.testing.assert_allclose(smooth(y, window=101), y)  # capped at the data; a line stays
     np.testing.assert_allclose(smooth(np.array([2.0, 1.0])), [2.0, 1.0])
     for bad in (2, 4, 1, 0, 3.0):
@@ -80,3 +80,19 @@ def test_ema_closed_form() -> None:
 def test_ema_rejects_bad_beta(beta: float) -> None:
     with pytest.raises(ConfigError, match="beta"):
         ema(np.ones(5), beta)
+
+
+def test_blowup_is_capped_so_the_fit_does_not_ring() -> None:
+    """A jump to 400 after a fall from 2.3 to 1.9: capped at start + max(fall, |start|)."""
+    y = np.concatenate([np.full(40, 2.3), np.linspace(2.3, 1.9, 40), [3.0, 30.0, 400.0]])
+    capped = clip_blowup(y)
+    assert capped.max() == pytest.approx(2.3 + 2.3)
+    np.testing.assert_array_equal(capped[:80], y[:80])
+    assert smooth(y).min() > 1.7  # without the cap the quadratic fit dives far below 1.9
+    assert _savgol_only(y).min() < -10.0
+
+
+def _savgol_only(y: np.ndarray) -> np.ndarray:
+    from lrscout.curve.smoothing import _median_filter, _savgol, default_window
+
+    return _savgol(_median_filter(y), default_window(len(y)))

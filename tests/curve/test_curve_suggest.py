@@ -93,16 +93,17 @@ def test_recommendation_on_known_curve() -> None:
     assert rec.rule.startswith("descent")
     assert rec.onset is not None and np.log10(rec.onset) == pytest.approx(-0.396, abs=0.1)
     assert lo < lr < hi < X_MIN < np.log10(rec.onset)
-    # three estimates: half-way down the logistic fall (its centre, -2), the floor's start
-    # (the logistic comes within 10% of its fall of 2, i.e. 0.2, at x = -2 + 0.25 ln 9) less 0.9
-    # decade, and the valley
+    # the centre of the fall, estimated twice: the steepest point and the half-way point
+    # are both the logistic's centre, x = -2; the interval reaches 0.5 decade beyond them,
+    # capped where the loss reaches its floor (within 10% of the fall of 2, i.e. 0.2, at
+    # x = -2 + 0.25 ln 9; the smoothed floor starts ~0.1 decade later)
     floor_start = -2.0 + 0.25 * np.log(9.0)
-    estimates = [-2.0, floor_start - 0.9, np.log10(suggest_valley(LRS, CLEAN))]
-    assert lr == pytest.approx(np.median(estimates), abs=0.05)
-    # the smoothed floor starts ~0.1 decade later than the analytic one
-    assert lo == pytest.approx(max(min(estimates) - 0.25, lr - 1.0), abs=0.15)
-    assert hi == pytest.approx(min(max(estimates) + 0.25, lr + 0.5, floor_start), abs=0.15)
-    assert -2.0 <= lr and 0.5 <= X_MIN - lr <= 1.5  # upper descent, 0.5..1.5 decade below min
+    steep = np.log10(suggest_steep(LRS, CLEAN))
+    assert lr == pytest.approx((steep - 2.0) / 2, abs=0.05)
+    assert lr == pytest.approx(-2.0, abs=0.1)
+    assert lo == pytest.approx(min(steep, -2.0) - 0.5, abs=0.05)
+    assert hi == pytest.approx(min(max(steep, -2.0) + 0.5, floor_start), abs=0.15)
+    assert 1.0 <= X_MIN - lr <= 2.0  # the middle of the descent, well below the minimum
 
 
 def test_recommendation_robust_to_noise_and_spike() -> None:

@@ -14,7 +14,7 @@ from lrscout.curve.analysis import Analysis, analyse
 from lrscout.curve.clean import MIN_POINTS, clean_curve
 from lrscout.curve.interval import Recommendation, recommend
 from lrscout.curve.ramps import RAMPS, lr_ramp
-from lrscout.curve.smoothing import default_window, ema, smooth
+from lrscout.curve.smoothing import clip_blowup, default_window, ema, smooth
 from lrscout.curve.stop import diverged
 from lrscout.curve.suggest import (
     SUGGESTIONS,
@@ -35,6 +35,7 @@ __all__ = [
     "Suggestion",
     "analyse",
     "clean_curve",
+    "clip_blowup",
     "default_window",
     "diverged",
     "ema",

@@ -103,6 +103,8 @@ def _savgol(y: np.ndarray, w: int) -> np.ndarray:
 def smooth(losses: np.ndarray, window: int | None = None) -> np.ndarray:
     """Lag-free smoothing of a loss curve: a running median of 5, then Savitzky-Golay.
 
+    Between the two, ``clip_blowup`` compresses the divergence at the end of the sweep.
+
     Each output point is the value at that point of a quadratic fitted by least squares to
     the ``window`` points centred on it (edges: the fit to the first/last ``window``
     points), after a centred median of 5 has removed isolated spikes. A quadratic
@@ -128,7 +130,25 @@ def smooth(losses: np.ndarray, window: int | None = None) -> np.ndarray:
     w = _resolve_window(len(y), window)
     if len(y) < 3 or w < 3:
         return y.copy()
-    return _savgol(_median_filter(y), w)
+    return _savgol(clip_blowup(_median_filter(y)), w)
+
+
+def clip_blowup(y: np.ndarray) -> np.ndarray:
+    """Cap the divergence at the end of a sweep at ``start + max(start - min, |start|)``,
+    with ``start`` the median of the first 10% of points.
+
+    A blow-up to 100x the loss in the last steps would otherwise make the quadratic fit
+    ring far below the true minimum (on a 2.3 -> 1.9 fall then a jump to 400: a smoothed
+    minimum of -32 instead of 1.75) and move every rule that reads the floor or the
+    slope. Only the blow-up's height is lost, and how far it rises carries no information
+    about a good LR. The cap sits at least ``|start|`` above the start so that a gently
+    rising curve keeps its shape.
+
+    >>> clip_blowup(np.array([2.0, 2.0, 1.0, 0.5, 400.0])).tolist()
+    [2.0, 2.0, 1.0, 0.5, 4.0]
+    """
+    start = float(np.median(y[: max(1, len(y) // 10)]))
+    return np.minimum(y, start + max(start - float(y.min()), abs(start)))
 
 
 def ema(losses: np.ndarray, beta: float = 0.98) -> np.ndarray:
