@@ -148,10 +148,11 @@ def recommend(lrs: np.ndarray, losses: np.ndarray) -> Recommendation:
     below it, so rules that read the minimum (``minimum``, ``slide``) or the end of the
     fall (``valley``) inherit that noise. The centre of the fall does not: on 32 digits
     sweeps (SGD, SGD+momentum, Adam, RMSprop) scored against a dense grid of full 10-epoch
-    training runs, the mean regret was 0.50 accuracy points (worst 1.2), against 1.7 for
-    ``valley`` and 2.8 for ``minimum``. Steepest point alone scored 0.42 but moves 0.14
-    decade under noise; with the half-way crossing (a level crossing, stable under noise)
-    the pair moves 0.07. Both rely on the lag-free ``smooth``; a causal EMA puts the
+    training runs, the mean regret was 0.49 accuracy points (worst 1.2), against 1.7 for
+    ``valley``, 2.7 for ``minimum`` and 1.9 for the steepest point alone, which lands in
+    the collapse region on one SGD sweep; the half-way crossing (a level crossing, stable
+    under noise) pulls it back, and the pair moves 0.07 decade under noise that moves the
+    steepest point 0.14. Both rely on the lag-free ``smooth``; a causal EMA puts the
     steepest point about half a decade too high.
 
     Raises ``CurveError`` when fewer than 5 finite points remain.
