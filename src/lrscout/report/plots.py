@@ -49,10 +49,12 @@ def plot_find(result: FindResult, ax: Axes | None = None) -> Axes:
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
-    finite = curve[np.isfinite(curve)]
-    if finite.size:
-        span = float(finite.max() - finite.min())
-        ax.set_ylim(float(finite.min()) - 0.1 * span, float(np.median(result.history_loss[: max(len(finite) // 10, 1)])) + 0.6 * span)
+    raw = np.asarray(result.history_loss)
+    if raw.size:
+        low = float(min(raw.min(), curve.min()))
+        start = float(np.median(raw[: max(1, raw.size // 10)]))
+        gap = max(start - low, 0.1 * abs(start), 1e-6)
+        ax.set_ylim(low - 0.15 * gap, start + 0.8 * gap)  # the blow-up goes off the top
     ax.set_title("LR range test")
     ax.legend(fontsize=8, loc="best")
     ax.grid(True, which="major", alpha=0.3)
