@@ -56,6 +56,22 @@ def _model_device(model: nn.Module) -> torch.device:
     raise ConfigError("the model has no parameters")
 
 
+def _all_ranks_mean(loss: torch.Tensor) -> torch.Tensor:
+    """Under torch.distributed, the mean loss over all ranks (else ``loss`` itself).
+
+    Every rank then records the same curve and takes the same stop decision at the same
+    step; a rank that stopped alone would leave the others hanging in their next
+    gradient all-reduce.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        loss = loss.clone()
+        dist.all_reduce(loss, op=dist.ReduceOp.SUM)
+        loss /= dist.get_world_size()
+    return loss
+
+
 @torch.no_grad()
 def _eval_loss(model: nn.Module, batches: list[Batch], criterion: nn.Module, device: torch.device, amp: str | None) -> float:
     model.eval()
@@ -66,7 +82,7 @@ def _eval_loss(model: nn.Module, batches: list[Batch], criterion: nn.Module, dev
             total += float(criterion(model(x), y)) * len(y)
         count += len(y)
     model.train()
-    return total / max(count, 1)
+    return float(_all_ranks_mean(torch.tensor(total / max(count, 1))))
 
 
 def find(
@@ -96,6 +112,8 @@ def find(
     ``diverge_factor`` x its best. ``val_data`` switches to validation-loss mode: every
     ``val_every`` steps the loss over those fixed batches is recorded instead of the
     training batch loss. ``amp`` is ``"fp16"`` (CUDA, with a GradScaler) or ``"bf16"``.
+    Under ``torch.distributed`` (a DDP-wrapped model, one process per rank) the recorded
+    loss is the mean over ranks, so every rank sees the same curve and stops together.
 
     Example::
 
@@ -154,7 +172,7 @@ def find(
                 scaler.update()
             else:
                 optimizer.step()
-            value = float(step_loss)
+            value = float(_all_ranks_mean(step_loss))
             if val_batches is not None:
                 if i % val_every and i != num_iter - 1:
                     continue
