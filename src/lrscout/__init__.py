@@ -7,7 +7,9 @@ from .engine import find
 from .errors import LrscoutError
 from .finetune import param_groups
 from .results import FindResult
+from .schedules import schedule_for
 from .task import Task
+from .train import Diagnosis, Guard, TrainResult, diagnose, train
 
-__all__ = ["FindResult", "LrscoutError", "Task", "find", "param_groups"]
+__all__ = ["Diagnosis", "FindResult", "Guard", "LrscoutError", "Task", "TrainResult", "diagnose", "find", "param_groups", "schedule_for", "train"]
 __version__ = "0.1.0"

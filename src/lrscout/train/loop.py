@@ -4,7 +4,8 @@ Per batch: forward, backward, optimizer step, scheduler step (per-batch schedule
 guard's check. Per epoch: validation loss and accuracy, the plateau scheduler, the
 ``on_epoch`` hook (checkpoints, metrics files, trial reporting). The guard is an object
 the loop calls, not a callback system: ``guard.step(loss)`` returns True when it rolled
-the run back, and raises ``DivergenceError`` when it has run out of recoveries.
+the run back, and raises ``DivergenceError`` when it has run out of recoveries, which
+ends the run like a NaN loss without a guard does (``FitResult.stopped`` says why).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DivergenceError
 from ..optim import set_mode
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -38,6 +39,7 @@ class EpochStats:
     val_acc: float
     lr: float
     seconds: float
+    train_acc: float = math.nan  # running accuracy over the epoch's (kept) training batches
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,11 @@ def fit(
 
     ``scheduler`` is a torch LR scheduler stepped after every optimizer step, or a
     ``ReduceLROnPlateau`` stepped after every epoch with the validation loss. A NaN loss
-    without a guard ends the run (``stopped`` says so) rather than training on garbage.
+    without a guard ends the run (``stopped`` says so) rather than training on garbage;
+    with a guard, rolled-back steps are left out of the epoch's training loss and
+    accuracy, and a ``DivergenceError`` from it ends the run the same way (the guard has
+    restored the last good weights). ``on_step(step, lr, loss)`` sees every step, rolled
+    back or not, with ``step`` counted from 0 across epochs.
     """
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
@@ -121,12 +127,13 @@ def fit(
         t0 = time.perf_counter()
         model.train()
         set_mode(optimizer, True)
-        run_loss, run_n = 0.0, 0
+        run_loss, run_correct, run_n = 0.0, 0, 0
         for x, y in train_data:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             lr = float(optimizer.param_groups[0]["lr"])
             optimizer.zero_grad(set_to_none=True)
-            loss = criterion(model(x), y)
+            out = model(x)
+            loss = criterion(out, y)
             loss.backward()
             optimizer.step()
             value = loss.item()
@@ -136,14 +143,19 @@ def fit(
                 on_step(step, lr, value)
             step += 1
             if guard is not None:
-                if guard.step(value):
-                    continue  # rolled back: the guard restored weights and lowered the LR
+                try:
+                    if guard.step(value):
+                        continue  # rolled back: the guard restored weights and lowered the LR
+                except DivergenceError as exc:
+                    stopped = str(exc)
+                    break
             elif not math.isfinite(value):
                 stopped = f"loss became {value} at epoch {epoch + 1}, step {step} (lr={lr:.3g})"
                 break
             if scheduler is not None and not plateau:
                 scheduler.step()
             run_loss += value * len(y)
+            run_correct += int((out.detach().argmax(dim=1) == y).sum())
             run_n += len(y)
         set_mode(optimizer, False)
         val_loss, val_acc = evaluate(model, val_data, criterion, device)
@@ -154,6 +166,7 @@ def fit(
             val_acc=val_acc,
             lr=float(optimizer.param_groups[0]["lr"]),
             seconds=time.perf_counter() - t0,
+            train_acc=run_correct / run_n if run_n else math.nan,
         )
         history.append(stats)
         if plateau:
