@@ -14,7 +14,9 @@ import sys
 import typer
 
 from ..errors import LrscoutError
+from .diagnose import diagnose_cmd
 from .find import find_cmd
+from .train import train_cmd
 
 app = typer.Typer(
     name="lrscout",
@@ -31,12 +33,19 @@ def _root() -> None:
 
 
 app.command("find", help="LR range test: sweep the LR, plot the loss, recommend an LR with an interval.")(find_cmd)
+app.command("train", help="Train with a given or found LR, a schedule and the divergence guard; files per epoch.")(train_cmd)
+app.command("diagnose", help="Read a loss log (CSV, JSON, TensorBoard) and say what the LR did: diverged ... healthy.")(diagnose_cmd)
 
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LRSCOUT_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False)
+        # without standalone mode typer *returns* the code of an Exit, and turns Ctrl-C into Exit(130)
+        code = app(standalone_mode=False)
+        if code == 130:
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except LrscoutError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
