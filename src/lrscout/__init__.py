@@ -5,11 +5,11 @@ The public API is the names in ``__all__``; everything else is private and may c
 
 from .engine import find
 from .errors import LrscoutError
-from .finetune import param_groups
+from .finetune import finetune, param_groups  # the function shadows the subpackage name
 from .results import FindResult
 from .schedules import schedule_for
 from .task import Task
 from .train import Diagnosis, Guard, TrainResult, diagnose, train
 
-__all__ = ["Diagnosis", "FindResult", "Guard", "LrscoutError", "Task", "TrainResult", "diagnose", "find", "param_groups", "schedule_for", "train"]
+__all__ = ["Diagnosis", "FindResult", "Guard", "LrscoutError", "Task", "TrainResult", "diagnose", "find", "finetune", "param_groups", "schedule_for", "train"]
 __version__ = "0.1.0"

@@ -16,6 +16,7 @@ import typer
 from ..errors import LrscoutError
 from .diagnose import diagnose_cmd
 from .find import find_cmd
+from .finetune import finetune_cmd
 from .train import train_cmd
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ def _root() -> None:
 app.command("find", help="LR range test: sweep the LR, plot the loss, recommend an LR with an interval.")(find_cmd)
 app.command("train", help="Train with a given or found LR, a schedule and the divergence guard; files per epoch.")(train_cmd)
 app.command("diagnose", help="Read a loss log (CSV, JSON, TensorBoard) and say what the LR did: diverged ... healthy.")(diagnose_cmd)
+app.command("finetune", help="Fine-tune a pretrained model: head LR and backbone ratio found, selected and trained.")(finetune_cmd)
 
 
 def main() -> None:

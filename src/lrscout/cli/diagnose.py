@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, cast
 
 import typer
 from rich.table import Table
@@ -13,6 +13,9 @@ from ..report.plots import save_figure
 from ..train.diagnose import Diagnosis, diagnose
 from ..train.logs import read_loss_log
 from .common import JsonOpt, out, print_json
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _COLOURS = {"diverged": "red", "unstable": "yellow", "stalled": "blue", "plateaued": "magenta", "healthy": "green"}
 
@@ -49,8 +52,7 @@ def diagnose_cmd(
     curve = read_loss_log(log, loss_col=loss_col, step_col=step_col)
     result = diagnose(curve.steps, curve.losses)
     if plot is not None:
-        ax = result.plot()
-        save_figure(ax.figure, plot)
+        save_figure(cast("Figure", result.plot().figure), plot)
     if as_json:
         data = result.to_json()
         data["source"] = {"path": curve.path, "loss": curve.loss_name, "step": curve.step_name}

@@ -27,7 +27,7 @@ def _rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     windows = np.lib.stride_tricks.sliding_window_view(padded, window)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window gives NaN
-        return np.nanmedian(windows, axis=1)
+        return np.asarray(np.nanmedian(windows, axis=1), dtype=np.float64)
 
 
 def _loss_limits(loss: np.ndarray) -> tuple[float, float] | None:

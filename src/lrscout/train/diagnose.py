@@ -140,7 +140,7 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     half = window // 2
     padded = np.concatenate([np.full(half, np.nan), v, np.full(window - 1 - half, np.nan)])
     windows = np.lib.stride_tricks.sliding_window_view(padded, window)
-    return np.nanmedian(windows, axis=1)
+    return np.asarray(np.nanmedian(windows, axis=1), dtype=np.float64)
 
 
 def curve_measures(losses: np.ndarray) -> dict[str, float]:

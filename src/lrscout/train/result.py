@@ -109,7 +109,7 @@ class TrainResult:
             raise DataError(f"unsupported train.json version {got!r}; expected {TRAIN_VERSION}")
         try:
             epochs = tuple(
-                EpochStats(**{k: from_json_float(v) if k != "epoch" else int(v) for k, v in e.items()})
+                EpochStats(int(e["epoch"]), **{k: from_json_float(v) for k, v in e.items() if k != "epoch"})
                 for e in data["epochs"]
             )
             events = tuple(

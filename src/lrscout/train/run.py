@@ -34,7 +34,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -47,6 +47,9 @@ from ..task import Task
 from .guard import Guard
 from .loop import EpochStats, FitResult, fit
 from .result import TrainResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +112,7 @@ class _RunFiles:
         atomic_write_json(self.dir / "train.json", result.to_json())
         now = time.perf_counter()
         if final or now - self._plot_done >= PLOT_OVERHEAD * self._plot_seconds:
-            ax = result.plot()
-            save_figure(ax.figure, self.dir / "train.png")
+            save_figure(cast("Figure", result.plot().figure), self.dir / "train.png")
             self._plot_done = time.perf_counter()
             self._plot_seconds = self._plot_done - now
 
@@ -220,7 +222,7 @@ def train(
         events = guard_obj.events if guard_obj is not None else []
         for event in events[n_events:]:
             step, *rest, _ = rows[event["step"]]
-            rows[event["step"]] = (step, *rest, event["kind"])  # type: ignore[assignment]
+            rows[event["step"]] = (step, *rest, event["kind"])
             if tb is not None:
                 tb.event(event)
         n_events = len(events)
