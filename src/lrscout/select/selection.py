@@ -1,0 +1,258 @@
+"""``select``: a learning rate verified by short real training runs on the user's protocol.
+
+1. Range test on the task (or the one given): interval, steepest point, onset.
+2. Candidates: a log-spaced ladder from the onset down through the interval
+   (:func:`~lrscout.select.candidates.candidate_lrs`), as many as the budget allows.
+3. Successive halving (:mod:`~lrscout.select.halving`): every candidate trains a third
+   of the epochs with the schedule compressed to that length, or, when the schedule has
+   no decay to compress (constant, plateau), the first half of the real run; the best go
+   on to the full protocol (a fresh run, or the same run continued).
+4. The choice: the best finalist by validation accuracy after the full protocol (ties:
+   lower validation loss, then lower LR), with its schedule built for it.
+
+Trials run on a backend (:mod:`lrscout.backends`); each finished trial is saved at once
+in the output directory, so a killed selection resumes where it stopped. Everything is
+seeded by the task: the same task, settings and seed give the same choice on any backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..backends import Backend, get_backend
+from ..engine import find_task
+from ..errors import ConfigError
+from ..optim import get_optimizer
+from ..results import FindResult
+from ..schedules import ScheduleSpec, schedule_for
+from ..task import Task
+from .candidates import MAX_COUNT, PER_DECADE, candidate_lrs, min_loss_lr
+from .halving import CONTINUED_FRACTION, Outcome, Plan, plan_halving, promote, rank, short_epochs
+from .results import Candidate, SelectResult
+from .store import RunDir
+from .trial import TrialResult, TrialSpec, run_payload
+
+log = logging.getLogger(__name__)
+
+OnTrial = Callable[[TrialResult], None]
+
+
+def steps_per_epoch(task: Task) -> int:
+    """Optimizer steps in one epoch of the task's training split."""
+    return len(task.splits().loader("train", task.batch_size, seed=task.seed))
+
+
+def find_cost_steps(find: FindResult) -> int:
+    """Optimizer steps the range test took (a stopped sweep: the points it recorded + 1)."""
+    steps = len(find.history_lr) + (1 if find.stopped_early else 0)
+    return steps * int(find.config.get("accumulation_steps", 1) or 1)
+
+
+def prefix_exact(protocol: ScheduleSpec, short: int) -> bool:
+    """True when the first ``short`` epochs of the protocol equal the protocol compressed
+    into ``short`` epochs (a constant LR; a plateau schedule, whose cuts depend on the run
+    and are kept by continuing it): then a short trial can simply be continued."""
+    if not protocol.per_batch:
+        return True
+    s, t = short * protocol.steps_per_epoch, protocol.total_steps
+    return all(protocol.lr_at(i) == protocol.lr_at((i * t) // s) for i in range(s))
+
+
+def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_count: int = MAX_COUNT) -> tuple[float, ...]:
+    """The candidate ladder for a range-test result (see :mod:`lrscout.select.candidates`)."""
+    low, high = find.interval
+    return candidate_lrs(
+        low, high, steep=find.suggestions.get("steep"), onset=find.onset,
+        min_loss=min_loss_lr(find.history_lr, find.smoothed or find.history_loss),
+        per_decade=per_decade, max_count=max_count,
+    )
+
+
+def _outcome(t: TrialResult) -> Outcome:
+    return Outcome(t.spec.lr, t.val_acc, t.val_loss, t.collapsed)
+
+
+def run_trials(
+    specs: Sequence[TrialSpec], task: Task, rundir: RunDir, backend: Backend, on_trial: OnTrial | None = None
+) -> list[TrialResult]:
+    """Results for ``specs``: loaded when already in ``rundir``, otherwise run on ``backend``
+    and saved the moment each finishes."""
+    task_json = task.to_json()
+    results: list[TrialResult | None] = [rundir.load_trial(s, task_json) for s in specs]
+    todo = [i for i, r in enumerate(results) if r is None]
+    for i, r in enumerate(results):
+        if r is not None:
+            log.info("trial %s: finished earlier (val acc %.4f)", specs[i].trial_id, r.val_acc)
+    payloads = [{"task": task_json, "trial": specs[i].to_json(), "checkpoint_dir": str(rundir.trials_dir)}
+                for i in todo]
+
+    def done(j: int, data: dict[str, Any]) -> None:
+        result = TrialResult.from_json(data)
+        rundir.save_trial(result)
+        results[todo[j]] = result
+        log.info("trial %s: lr %.3g, %d epochs, val acc %.4f%s", result.spec.trial_id, result.spec.lr,
+                 result.spec.epochs, result.val_acc, " (collapsed)" if result.collapsed else "")
+        if on_trial is not None:
+            on_trial(result)
+
+    if payloads:
+        rundir.trials_dir.mkdir(parents=True, exist_ok=True)
+        backend.map(run_payload, payloads, on_result=done)
+    return [r for r in results if r is not None]
+
+
+def _backend(backend: str | Backend, workers: int, ray_address: str | None) -> Backend:
+    if isinstance(backend, str):
+        return get_backend(backend, workers=workers, ray_address=ray_address)
+    if workers != 1 or ray_address is not None:
+        raise ConfigError("workers / ray_address configure a backend by name; set them on the Backend object")
+    return backend
+
+
+def select(
+    task: Task,
+    *,
+    schedule: str = "constant",
+    epochs: int = 10,
+    budget: float = 3.5,
+    schedule_params: Mapping[str, Any] | None = None,
+    backend: str | Backend = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    out_dir: str | Path | None = None,
+    find_result: FindResult | None = None,
+    find_kwargs: Mapping[str, Any] | None = None,
+    per_decade: float = PER_DECADE,
+    max_candidates: int = MAX_COUNT,
+    keep_checkpoints: bool = False,
+    on_trial: OnTrial | None = None,
+) -> SelectResult:
+    """Choose the LR for ``task`` trained ``epochs`` epochs with ``schedule``, and prove it.
+
+    ``budget`` is the most the selection may cost, in full training runs of this protocol,
+    range test included (the default 3.5 buys five candidates and two finalists on
+    digits). ``backend`` is ``"local"`` (``workers`` processes) or ``"ray"``
+    (``ray_address`` for a cluster), or a backend object. ``out_dir`` keeps
+    ``select.json``, ``report.html``, the range test and every trial; rerunning into it
+    resumes. ``find_result`` reuses a range test of the same task; ``find_kwargs`` go to
+    :func:`~lrscout.engine.find_task`. ``on_trial`` is called after each trial this call
+    runs (not the ones loaded from ``out_dir``).
+
+    Scores are validation accuracies (0..1) on the validation split carved from the
+    training data; the test split is never touched.
+
+    Example::
+
+        result = lrscout.select(Task("digits", "simplecnn", "sgd"), epochs=10, out_dir="runs/select")
+        print(result.lr, result.score, result.cost_runs)
+        scheduler = result.schedule.build(optimizer)
+    """
+    t0 = time.perf_counter()
+    if get_optimizer(task.optimizer).lr_free:
+        raise ConfigError(f"{task.optimizer} sets its own step size: there is no LR to select "
+                          "(compare ranks it against tuned optimizers)")
+    if epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    params = dict(schedule_params or {})
+    find_kwargs = dict(find_kwargs or {})
+    spe = steps_per_epoch(task)
+    protocol = schedule_for(1.0, schedule, epochs, spe, **params)  # validates kind and parameters now
+    runner = _backend(backend, workers, ray_address)  # validates the backend name now
+    settings = {
+        "task": task.to_json(), "schedule": protocol.kind, "schedule_params": protocol.to_json()["params"],
+        "epochs": epochs, "steps_per_epoch": spe, "budget": budget, "find_kwargs": find_kwargs,
+        "per_decade": per_decade, "max_candidates": max_candidates,
+        "find_given": None if find_result is None else {"lr": find_result.lr, "interval": list(find_result.interval),
+                                                        "onset": find_result.onset},
+    }
+    with RunDir(out_dir) as rundir:
+        resuming = rundir.claim(settings)
+        find = find_result or (rundir.load_find() if resuming else None)
+        if find is None:
+            log.info("range test on %s / %s / %s", task.dataset, task.model, task.optimizer)
+            find = find_task(task, **find_kwargs)
+        rundir.save_find(find)
+        overhead = find_cost_steps(find) / (epochs * spe)
+        continued = epochs > 1 and prefix_exact(protocol, short_epochs(epochs, CONTINUED_FRACTION))
+        ladder = candidates_for(find, per_decade=per_decade, max_count=max_candidates)
+        plan = plan_halving(len(ladder), epochs, budget, overhead=overhead, continued=continued)
+        if plan.rungs[0].size < len(ladder):
+            ladder = candidates_for(find, per_decade=per_decade, max_count=plan.rungs[0].size)
+        log.info("%d candidates %s, plan %s", len(ladder), [f"{x:.3g}" for x in ladder], plan.to_json())
+
+        with runner:
+            rungs = _run_plan(task, protocol, ladder, plan, rundir, runner, on_trial)
+        result = _assemble(task, protocol, ladder, plan, rungs, find, overhead, settings, time.perf_counter() - t0)
+        if not keep_checkpoints:
+            rundir.remove_checkpoints()
+        if rundir.persistent:
+            from ..report.selection import save_select
+
+            save_select(result, rundir.path)
+    return result
+
+
+def _trial_spec(c: int, lr: float, r: int, plan: Plan, protocol: ScheduleSpec) -> TrialSpec:
+    last = len(plan.rungs) - 1
+    epochs = plan.rungs[r].epochs
+    spec = schedule_for(lr, protocol.kind, protocol.epochs, protocol.steps_per_epoch, **protocol.params)
+    continued = plan.continued and r > 0
+    return TrialSpec(
+        trial_id=f"r{r}-c{c}", candidate=c, lr=lr, rung=r, epochs=epochs, schedule=spec.to_json(),
+        compress=(not plan.continued) and epochs < plan.epochs, start_epoch=plan.start_epoch(r),
+        parent=f"r{r - 1}-c{c}" if continued else None, checkpoint=plan.continued and r < last,
+    )
+
+
+def _run_plan(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan: Plan, rundir: RunDir,
+              backend: Backend, on_trial: OnTrial | None) -> list[list[TrialResult]]:
+    """Run the rungs in turn; between rungs the best healthy trials advance."""
+    alive = list(range(len(ladder)))
+    rungs: list[list[TrialResult]] = []
+    for r, rung in enumerate(plan.rungs):
+        if not alive:
+            break
+        specs = [_trial_spec(c, ladder[c], r, plan, protocol) for c in alive]
+        results = run_trials(specs, task, rundir, backend, on_trial)
+        rungs.append(results)
+        if r + 1 < len(plan.rungs):
+            keep = promote([_outcome(t) for t in results], plan.rungs[r + 1].size)
+            alive = sorted(results[i].spec.candidate for i in keep)
+    return rungs
+
+
+def _assemble(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan: Plan,
+              rungs: list[list[TrialResult]], find: FindResult, overhead: float, settings: dict[str, Any],
+              seconds: float) -> SelectResult:
+    notes: list[str] = []
+    latest: dict[int, TrialResult] = {}
+    for results in rungs:
+        for t in results:
+            latest[t.spec.candidate] = t
+    top = rungs[-1]
+    chosen = top[rank([_outcome(t) for t in top])[0]]
+    if len(rungs) < len(plan.rungs):
+        notes.append("every candidate collapsed in the short runs: no LR reached the full protocol; "
+                     "the choice is the least bad short run (check the range test)")
+    elif chosen.collapsed:
+        notes.append("every finalist collapsed on the full protocol; the choice is unreliable")
+    candidates = tuple(
+        Candidate(lr=ladder[c], score=t.val_acc, val_loss=t.val_loss, epochs_run=t.spec.epochs, rung=t.spec.rung,
+                  collapsed=t.collapsed, note=t.note)
+        for c, t in sorted(latest.items())
+    )
+    trials = tuple(t for results in rungs for t in results)
+    cost = overhead + sum(t.epochs_trained for t in trials) / plan.epochs
+    schedule = schedule_for(chosen.spec.lr, protocol.kind, protocol.epochs, protocol.steps_per_epoch, **protocol.params)
+    config = {**settings, "find_cost_runs": overhead, "candidate_lrs": list(ladder)}
+    return SelectResult(
+        lr=chosen.spec.lr, score=chosen.val_acc, val_loss=chosen.val_loss, candidates=candidates, trials=trials,
+        schedule=schedule, cost_runs=cost, seconds=seconds, plan=plan, find=find, config=config, notes=tuple(notes),
+    )
+
+
+__all__ = ["candidates_for", "prefix_exact", "run_trials", "select", "steps_per_epoch"]
