@@ -14,9 +14,11 @@ import sys
 import typer
 
 from ..errors import LrscoutError
+from .compare import compare_cmd
 from .diagnose import diagnose_cmd
 from .find import find_cmd
 from .finetune import finetune_cmd
+from .select import select_cmd
 from .train import train_cmd
 
 app = typer.Typer(
@@ -36,6 +38,8 @@ def _root() -> None:
 app.command("find", help="LR range test: sweep the LR, plot the loss, recommend an LR with an interval.")(find_cmd)
 app.command("train", help="Train with a given or found LR, a schedule and the divergence guard; files per epoch.")(train_cmd)
 app.command("diagnose", help="Read a loss log (CSV, JSON, TensorBoard) and say what the LR did: diverged ... healthy.")(diagnose_cmd)
+app.command("select", help="Verified LR: range-test candidates confirmed by short real training runs.")(select_cmd)
+app.command("compare", help="Optimizers x schedules, each at its verified LR, ranked.")(compare_cmd)
 app.command("finetune", help="Fine-tune a pretrained model: head LR and backbone ratio found, selected and trained.")(finetune_cmd)
 
 
