@@ -1,0 +1,623 @@
+"""Quality benchmark: how good is each method's learning rate, and what did it cost?
+
+For every task (a full protocol: data, model, optimizer, schedule, epochs, batch size,
+seeds):
+
+1. **Oracle.** Train every LR of a dense log grid (``per_decade`` points per decade) for
+   every seed; the oracle LR is the one with the best *mean validation* accuracy; its
+   *test* accuracy is the reference.
+2. **Methods.** Each method picks an LR once per seed (model initialised and batches
+   shuffled with that seed), then that LR is trained with the same protocol and seed and
+   scored on test. A method with no usable suggestion falls back to the optimizer's
+   habitual LR, and the run is counted as a failure.
+3. **LR-free optimizers** (Prodigy, Schedule-Free AdamW, D-Adaptation Adam) replace the
+   task's optimizer with their recommended defaults; their rows answer "what if you used
+   no LR at all" and are the same runs for every task of a dataset.
+
+Per method and task: chosen LR (geometric mean over seeds), distance to the oracle LR in
+decades (mean ``|log10(lr / lr_oracle)|``), test accuracy (mean +- std), regret in accuracy
+points (oracle mean test accuracy minus the method's; worst = the worst seed), selection
+cost in seconds and in training-run equivalents (seconds / the task's median training-run
+time), and failures: runs that ended in NaN or finished under twice chance accuracy.
+
+Every training run and every finder result is cached (``benchmarks/cache/``), keyed by the
+protocol, LR, seed and a hash of the code that produced it; a rerun only does what is
+missing.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import common
+from common import Cache, fmt_lr, mean, median, md_table, std
+
+log = logging.getLogger("bench.quality")
+
+SRC = common.REPO_DIR / "src" / "lrscout"
+#: Code whose change invalidates cached training runs (the protocol's implementation).
+TRAIN_CODE = ("train/loop.py", "data.py", "models.py", "optim.py", "task.py", "schedules")
+
+
+def code_hash(paths: Iterable[str] | None = None) -> str:
+    """sha1 over lrscout source files (all of ``src/lrscout`` when ``paths`` is None)."""
+    files: list[Path] = []
+    for rel in paths if paths is not None else [""]:
+        p = SRC / rel
+        files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
+    h = hashlib.sha1()
+    for f in files:
+        if f.exists():
+            h.update(str(f.relative_to(SRC)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------- protocols
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One task: everything that defines a training run except LR and seed."""
+
+    name: str
+    dataset: str
+    optimizer: str
+    schedule: str  # "constant" or a kind in lrscout.schedules.SCHEDULES
+    epochs: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    limit: int | None = None
+    model: str = "simplecnn"
+
+    def task(self, seed: int = 0) -> Any:
+        from lrscout.task import Task
+
+        return Task(dataset=self.dataset, model=self.model, optimizer=self.optimizer, batch_size=self.batch_size,
+                    seed=seed, device="cpu", data_dir=common.DATA_DIR, limit=self.limit)
+
+    def key(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("seeds")
+        d.pop("name")
+        return d
+
+    def describe(self) -> str:
+        sched = "constant LR" if self.schedule == "constant" else f"{self.schedule} schedule"
+        data = self.dataset + (f" ({self.limit} train+val images)" if self.limit else "")
+        return f"{data}, {self.model}, {self.optimizer}, {sched}, {self.epochs} epochs, batch {self.batch_size}"
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    digits_seeds: tuple[int, ...] = (0, 1, 2)
+    mnist_seeds: tuple[int, ...] = (0, 1, 2)
+    digits_epochs: int = 10
+    mnist_epochs: int = 3
+    mnist_limit: int = 10_000
+    batch_size: int = 64
+    grid_low: float = 1e-4
+    grid_high: float = 10.0
+    per_decade: int = 4
+    optimizers: tuple[tuple[str, str], ...] = (
+        ("sgd", "constant"), ("sgdm", "cosine"), ("adam", "constant"), ("rmsprop", "constant"))
+    datasets: tuple[str, ...] = ("digits", "mnist")
+    jobs: int = 2
+    select: bool = True  # include lrscout.select when the package has it
+
+    def protocols(self) -> list[Protocol]:
+        out = []
+        for ds in self.datasets:
+            seeds = self.digits_seeds if ds == "digits" else self.mnist_seeds
+            epochs = self.digits_epochs if ds == "digits" else self.mnist_epochs
+            limit = None if ds == "digits" else self.mnist_limit
+            for opt, sched in self.optimizers:
+                name = f"{ds}-{opt}" + ("" if sched == "constant" else f"-{sched}")
+                out.append(Protocol(name, ds, opt, sched, epochs, self.batch_size, tuple(seeds), limit))
+        return out
+
+    def grid(self) -> list[float]:
+        lo, hi = math.log10(self.grid_low), math.log10(self.grid_high)
+        n = int(round((hi - lo) * self.per_decade)) + 1
+        return [float(fmt_lr(10 ** (lo + i / self.per_decade))) for i in range(n)]
+
+
+QUICK = QualityConfig(digits_seeds=(0, 1), mnist_seeds=(0,), digits_epochs=3, mnist_epochs=2, mnist_limit=3000,
+                      grid_low=1e-4, grid_high=1.0, per_decade=2,
+                      optimizers=(("sgdm", "cosine"), ("adam", "constant")))
+
+
+# ---------------------------------------------------------------------------- one training run
+
+
+def train_run(protocol: Protocol, seed: int, lr: float | None, lr_free: str | None, cache_key: dict[str, Any],
+              cache_root: str) -> dict[str, Any]:
+    """Train one (protocol, LR or LR-free optimizer, seed) and score it; cached."""
+    cache = Cache(Path(cache_root))
+    name = f"{protocol.name}-{lr_free or fmt_lr(lr or 0)}-s{seed}"
+    hit = cache.get("runs", name, cache_key)
+    if hit is not None:
+        return hit
+    from lrscout.optim import set_mode
+    from lrscout.schedules import schedule_for
+    from lrscout.train.loop import evaluate, fit
+
+    from competitors import LR_FREE
+
+    task = protocol.task(seed)
+    splits = task.splits()
+    model = task.build_model(splits.info, seed=seed)
+    train_loader = splits.loader("train", protocol.batch_size, seed=seed)
+    steps = len(train_loader)
+    if lr_free is not None:
+        optimizer, scheduler = LR_FREE[lr_free].build(model.parameters(), protocol.epochs * steps)
+    else:
+        assert lr is not None
+        optimizer = task.build_optimizer(model.parameters(), lr)
+        scheduler = None
+        if protocol.schedule != "constant":
+            scheduler = schedule_for(lr, protocol.schedule, protocol.epochs, steps).build(optimizer)
+    t0 = time.perf_counter()
+    result = fit(model, optimizer, train_loader, splits.loader("val", 512), epochs=protocol.epochs,
+                 scheduler=scheduler)
+    set_mode(optimizer, False)
+    test_loss, test_acc = evaluate(model, splits.loader("test", 512))
+    seconds = time.perf_counter() - t0
+    chance = 1.0 / splits.info.num_classes
+    val_acc = result.final_val_acc
+    collapsed = result.stopped is not None or not math.isfinite(result.final_val_loss) or val_acc < 2 * chance
+    return cache.put("runs", name, cache_key, {
+        "protocol": protocol.name, "seed": seed, "lr": lr, "lr_free": lr_free,
+        "val_acc": val_acc, "test_acc": test_acc, "val_loss": result.final_val_loss,
+        "test_loss": test_loss if math.isfinite(test_loss) else None,
+        "stopped": result.stopped, "failed": bool(collapsed), "seconds": seconds, "steps": len(result.step_loss),
+    })
+
+
+# ---------------------------------------------------------------------------- selection methods
+
+#: finder -> the method rows it produces (one range test can give several suggestions).
+FINDER_ROWS: dict[str, tuple[str, ...]] = {
+    "lrscout-find": ("lrscout-find",),
+    "lrscout-select": ("lrscout-select",),
+    "fastai": ("fastai-valley", "fastai-steep", "fastai-minimum", "fastai-slide"),
+    "torch-lr-finder": ("torch-lr-finder",),
+    "lightning": ("lightning",),
+}
+
+_warm = False
+
+
+def _warm_up(task: Any, splits: Any) -> None:
+    """A few throwaway steps so the first timed finder in a process does not pay for
+    torch's lazy initialisation (oneDNN primitives, allocator growth)."""
+    global _warm
+    if _warm:
+        return
+    import torch
+
+    model = task.build_model(splits.info, seed=12345)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    for i, (x, y) in enumerate(splits.loader("train", task.batch_size, seed=0)):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if i == 5:
+            break
+    _warm = True
+
+
+def _run_select(protocol: Protocol, seed: int) -> tuple[float | None, dict[str, Any]]:
+    """``lrscout.select`` on the task with its defaults (budget, candidates), one process:
+    its chosen LR, and its own count of what it cost in training runs of the protocol."""
+    import lrscout
+
+    task = protocol.task(seed)
+    result = lrscout.select(task, epochs=protocol.epochs, schedule=protocol.schedule)
+    extra = {"runs": float(result.cost_runs), "score": float(result.score),
+             "candidates": [float(c.lr) for c in result.candidates], "find_lr": float(result.find.lr),
+             "notes": list(result.notes)}
+    return float(result.lr), extra
+
+
+def select_run(protocol: Protocol, seed: int, finder: str, cache_key: dict[str, Any], cache_root: str) -> dict[str, Any]:
+    """Run one finder on (protocol, seed); cached. Returns suggestions by row name."""
+    cache = Cache(Path(cache_root))
+    name = f"{protocol.name}-{finder}-s{seed}"
+    hit = cache.get("select", name, cache_key)
+    if hit is not None:
+        return hit
+    from competitors import FINDERS, Setup
+
+    task = protocol.task(seed)
+    splits = task.splits()
+    _warm_up(task, splits)
+    error = None
+    extra: dict[str, Any] = {}
+    try:
+        if finder == "lrscout-select":
+            t0 = time.perf_counter()
+            lr, extra = _run_select(protocol, seed)
+            seconds, steps = time.perf_counter() - t0, None
+            suggestions: dict[str, float | None] = {"lrscout-select": lr}
+        else:
+            adapter = FINDERS["lrscout" if finder == "lrscout-find" else finder]
+            model = task.build_model(splits.info, seed=seed)
+            setup = Setup(lambda params, lr: task.build_optimizer(params, lr),
+                          splits.loader("train", protocol.batch_size, seed=seed), _default_lr(protocol.optimizer))
+            found = adapter(model, setup)
+            suggestions, seconds, steps, extra = found.suggestions, found.seconds, found.steps, found.extra
+    except Exception as exc:  # a finder that crashes is a failed selection, not a crashed benchmark
+        log.warning("%s failed on %s seed %d: %s", finder, protocol.name, seed, exc)
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        suggestions, seconds, steps = {row: None for row in FINDER_ROWS[finder]}, math.nan, None
+    return cache.put("select", name, cache_key, {
+        "protocol": protocol.name, "seed": seed, "finder": finder, "suggestions": suggestions,
+        "seconds": seconds, "steps": steps, "error": error, "extra": extra,
+    })
+
+
+def has_select() -> bool:
+    import lrscout
+
+    return callable(getattr(lrscout, "select", None))
+
+
+# ---------------------------------------------------------------------------- orchestration
+
+
+@dataclass
+class Collected:
+    runs: dict[tuple[str, str, int], dict[str, Any]] = field(default_factory=dict)  # (protocol, lr|lrfree, seed)
+    selections: dict[tuple[str, str, int], dict[str, Any]] = field(default_factory=dict)  # (protocol, finder, seed)
+
+
+def _default_lr(optimizer: str) -> float:
+    from lrscout.optim import get_optimizer
+
+    return get_optimizer(optimizer).default_lr
+
+
+def collect(cfg: QualityConfig, cache_root: Path, progress: Callable[[str], None] = print) -> Collected:
+    """Run (or read from cache) every selection and training run the tables need."""
+    from competitors import LR_FREE
+
+    import importlib.metadata as md
+
+    train_hash = code_hash(TRAIN_CODE)
+    lrscout_hash = code_hash()
+    finder_version = {
+        "lrscout-find": lrscout_hash, "lrscout-select": lrscout_hash,
+        "fastai": md.version("fastai"), "torch-lr-finder": md.version("torch-lr-finder"),
+        "lightning": md.version("pytorch-lightning"),
+    }
+    finders = ["lrscout-find", "fastai", "torch-lr-finder", "lightning"]
+    if cfg.select and has_select():
+        finders.insert(1, "lrscout-select")
+    protocols = cfg.protocols()
+    grid = cfg.grid()
+    out = Collected()
+    root = str(cache_root)
+
+    def run_key(p: Protocol, lr: float | None, lr_free: str | None, seed: int) -> dict[str, Any]:
+        proto = p.key()
+        if lr_free is not None:  # the LR-free optimizer replaces the task's optimizer and schedule
+            proto = {**proto, "optimizer": lr_free, "schedule": "lr-free"}
+        return {"protocol": proto, "lr": None if lr is None else fmt_lr(lr), "lr_free": lr_free, "seed": seed,
+                "code": train_hash}
+
+    pending: dict[cf.Future[dict[str, Any]], tuple[str, tuple[str, str, int]]] = {}
+    submitted: set[tuple[str, str, int]] = set()
+    t_start = time.perf_counter()
+    done_count = 0
+
+    with common.pool(cfg.jobs) as ex:
+
+        def submit_run(p: Protocol, lr: float | None, seed: int, lr_free: str | None = None) -> None:
+            tag = lr_free if lr_free is not None else fmt_lr(lr or 0)
+            k = (p.name if lr_free is None else p.dataset, tag, seed)
+            if k in submitted:
+                return
+            submitted.add(k)
+            proto = p if lr_free is None else dataclasses.replace(p, name=p.dataset)
+            fut = ex.submit(train_run, proto, seed, None if lr is None else float(fmt_lr(lr)), lr_free,
+                            run_key(p, lr, lr_free, seed), root)
+            pending[fut] = ("run", k)
+
+        # selections first (their LRs feed more training runs), in a seeded random order so no
+        # finder is always timed next to the same neighbour in the other worker
+        jobs = [(p, seed, finder) for p in protocols for seed in p.seeds for finder in finders]
+        random.Random(0).shuffle(jobs)
+        for p, seed, finder in jobs:
+            key = {"protocol": p.key(), "finder": finder, "seed": seed, "version": finder_version[finder]}
+            fut = ex.submit(select_run, p, seed, finder, key, root)
+            pending[fut] = ("select", (p.name, finder, seed))
+        for p in protocols:
+            for seed in p.seeds:
+                submit_run(p, _default_lr(p.optimizer), seed)
+                for lr in grid:
+                    submit_run(p, lr, seed)
+                for name in LR_FREE:
+                    submit_run(p, None, seed, lr_free=name)
+        by_name = {p.name: p for p in protocols}
+        while pending:
+            finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                kind, k = pending.pop(fut)
+                result = fut.result()
+                done_count += 1
+                if kind == "select":
+                    out.selections[k] = result
+                    p = by_name[k[0]]
+                    for lr in result["suggestions"].values():
+                        submit_run(p, lr if lr is not None else _default_lr(p.optimizer), k[2])
+                else:
+                    out.runs[k] = result
+                if done_count % 25 == 0 or not pending:
+                    progress(f"  quality: {done_count} done, {len(pending)} pending, "
+                             f"{time.perf_counter() - t_start:.0f} s")
+    return out
+
+
+# ---------------------------------------------------------------------------- tables
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.1f}"
+
+
+def _pts(x: float) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:+.1f}"
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One seed of one method: the LR it chose, the LR trained, the selection record."""
+
+    seed: int
+    lr: float | None  # chosen (None: no suggestion, or an LR-free optimizer)
+    used: float | None  # trained (the default LR when the finder gave none)
+    selection: dict[str, Any] | None = None
+    no_lr: bool = False
+    lr_free: str | None = None
+
+
+def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
+    """Per-task oracle, method rows and the cross-task summary, as plain data."""
+    from competitors import LR_FREE
+
+    protocols = cfg.protocols()
+    grid = cfg.grid()
+    tasks: list[dict[str, Any]] = []
+    for p in protocols:
+        runs = lambda tag, s: data.runs.get((p.name, tag, s))  # noqa: E731
+        grid_rows = []
+        for lr in grid:
+            rs = [runs(fmt_lr(lr), s) for s in p.seeds]
+            rs = [r for r in rs if r is not None]
+            grid_rows.append({
+                "lr": lr, "val_acc": mean(r["val_acc"] for r in rs), "test_acc": mean(r["test_acc"] for r in rs),
+                "test_std": std(r["test_acc"] for r in rs), "failed": sum(r["failed"] for r in rs), "n": len(rs),
+            })
+        best = max(grid_rows, key=lambda g: (g["val_acc"], -g["lr"]))
+        oracle_lr = best["lr"]
+        oracle_test = {s: runs(fmt_lr(oracle_lr), s)["test_acc"] for s in p.seeds}
+        oracle_mean = mean(oracle_test.values())
+        ok_runs = [r for (pn, _, _), r in data.runs.items() if pn == p.name and not r["failed"]]
+        run_seconds = median(r["seconds"] for r in ok_runs)
+        run_steps = max((r.get("steps") or 0 for r in ok_runs), default=0)
+
+        def cost_runs(sel: dict[str, Any]) -> float | None:
+            """Selection cost in training runs: by optimizer steps when the finder reports them
+            (load-independent), else the finder's own count, else by wall time."""
+            if sel.get("steps") and run_steps:
+                return sel["steps"] / run_steps
+            if isinstance(sel.get("extra", {}).get("runs"), (int, float)):
+                return float(sel["extra"]["runs"])
+            if sel.get("seconds") and math.isfinite(sel["seconds"]) and run_seconds:
+                return sel["seconds"] / run_seconds
+            return None
+
+        methods: list[dict[str, Any]] = []
+
+        def method_row(name: str, kind: str, per_seed: list[Pick]) -> dict[str, Any]:
+            done = [(pk, runs(fmt_lr(pk.used), pk.seed) if pk.lr_free is None else data.runs.get((p.dataset, pk.lr_free, pk.seed)))
+                    for pk in per_seed]
+            accs = [r["test_acc"] for _, r in done if r is not None]
+            lrs = [pk.lr for pk in per_seed if pk.lr]
+            regrets = [oracle_test[pk.seed] - r["test_acc"] for pk, r in done if r is not None]
+            sels = [pk.selection for pk in per_seed if pk.selection is not None]
+            secs = [x["seconds"] for x in sels if x.get("seconds") is not None and math.isfinite(x["seconds"])]
+            cruns = [c for c in (cost_runs(x) for x in sels) if c is not None]
+            return {
+                "method": name, "kind": kind,
+                "lr": float(np.exp(np.mean(np.log(lrs)))) if lrs else None,
+                "lrs": [pk.lr for pk in per_seed],
+                "decades": mean(abs(math.log10(lr / oracle_lr)) for lr in lrs) if lrs else None,
+                "test_acc": mean(accs), "test_std": std(accs),
+                "regret": oracle_mean - mean(accs) if accs else math.nan,
+                "regret_worst": max(regrets) if regrets else math.nan,
+                "failures": sum(1 for pk, r in done if pk.no_lr or r is None or r["failed"]), "n": len(per_seed),
+                "seconds": mean(secs) if secs else 0.0,
+                "runs_equiv": mean(cruns) if cruns else 0.0,
+                "runs_equiv_time": (mean(secs) / run_seconds) if secs and run_seconds else 0.0,
+            }
+
+        default = _default_lr(p.optimizer)
+        methods.append(method_row(f"default ({fmt_lr(default)})", "default",
+                                  [Pick(s, default, default) for s in p.seeds]))
+        for finder, rows in FINDER_ROWS.items():
+            sels = {s: data.selections.get((p.name, finder, s)) for s in p.seeds}
+            if not any(sels.values()):
+                continue
+            for row in rows:
+                per_seed = []
+                for s in p.seeds:
+                    sel = sels[s]
+                    lr = sel["suggestions"].get(row) if sel else None
+                    per_seed.append(Pick(s, lr, lr if lr is not None else default, selection=sel, no_lr=lr is None))
+                methods.append(method_row(row, "finder", per_seed))
+        for name in LR_FREE:
+            methods.append(method_row(name, "lr-free", [Pick(s, None, None, lr_free=name) for s in p.seeds]))
+        choosers = [m for m in methods if m["kind"] != "lr-free"]
+        best_regret = min(m["regret"] for m in choosers)
+        for m in methods:
+            m["best"] = m["kind"] != "lr-free" and math.isclose(m["regret"], best_regret, abs_tol=1e-9)
+        tasks.append({
+            "task": p.name, "protocol": dataclasses.asdict(p), "describe": p.describe(),
+            "oracle": {"lr": oracle_lr, "val_acc": best["val_acc"], "test_acc": oracle_mean,
+                       "test_std": std(oracle_test.values()), "grid_runs": len(grid)},
+            "run_seconds": run_seconds, "run_steps": run_steps, "grid": grid_rows, "methods": methods,
+        })
+
+    names: list[str] = []
+    for t in tasks:
+        for m in t["methods"]:
+            key = "default" if m["kind"] == "default" else m["method"]
+            if key not in names:
+                names.append(key)
+    summary = []
+    for name in names:
+        rows = [m for t in tasks for m in t["methods"] if (m["kind"] == "default" and name == "default") or m["method"] == name]
+        summary.append({
+            "method": name, "kind": rows[0]["kind"], "tasks": len(rows),
+            "regret_mean": mean(r["regret"] for r in rows),
+            "regret_worst_task": max(r["regret"] for r in rows),
+            "regret_worst_seed": max(r["regret_worst"] for r in rows),
+            "decades": mean(r["decades"] for r in rows if r["decades"] is not None) if rows[0]["kind"] != "lr-free" else None,
+            "seconds": mean(r["seconds"] for r in rows),
+            "runs_equiv": mean(r["runs_equiv"] for r in rows),
+            "runs_equiv_time": mean(r["runs_equiv_time"] for r in rows),
+            "failures": sum(r["failures"] for r in rows), "n": sum(r["n"] for r in rows),
+            "wins": sum(1 for r in rows if r.get("best")),
+        })
+    return {"tasks": tasks, "summary": summary}
+
+
+def summary_table(result: dict[str, Any]) -> str:
+    grid = max((t["oracle"]["grid_runs"] for t in result["tasks"]), default=0)
+    rows = [["oracle (grid search)", "+0.0", "+0.0", "-", "0.00", "-", f"{grid} per seed", "-", "-"]]
+    for s in result["summary"]:
+        free = s["kind"] in ("default", "lr-free")
+        dec = "-" if s["decades"] is None else f"{s['decades']:.2f}"
+        rows.append([f"**{s['method']}**" if s["method"].startswith("lrscout") else s["method"],
+                     _pts(s["regret_mean"]), _pts(s["regret_worst_task"]), _pts(s["regret_worst_seed"]), dec,
+                     "0" if free else f"{s['seconds']:.1f}", "0" if free else f"{s['runs_equiv']:.2f}",
+                     f"{s['failures']}/{s['n']}", s["wins"] if s["kind"] != "lr-free" else "-"])
+    return md_table(["method", "mean regret (pts)", "worst task (pts)", "worst seed (pts)", "decades from oracle",
+                     "cost (s)", "cost (runs)", "failed runs", "tasks won"], rows)
+
+
+def task_table(t: dict[str, Any]) -> str:
+    o = t["oracle"]
+    rows = [["oracle (grid)", fmt_lr(o["lr"]), "0.00", f"{_pct(o['test_acc'])} ± {_pct(o['test_std'])}", "+0.0", "-",
+             f"{t['run_seconds'] * o['grid_runs']:.0f}", f"{o['grid_runs']:.0f} per seed", "-"]]
+    for m in t["methods"]:
+        name = m["method"] + (" ★" if m["best"] else "")
+        name = f"**{name}**" if m["method"].startswith("lrscout") else name
+        lr = "-" if m["lr"] is None else fmt_lr(float(f"{m['lr']:.3g}"))
+        dec = "-" if m["decades"] is None else f"{m['decades']:.2f}"
+        free = m["kind"] in ("default", "lr-free")
+        rows.append([name, lr, dec, f"{_pct(m['test_acc'])} ± {_pct(m['test_std'])}", _pts(m["regret"]),
+                     _pts(m["regret_worst"]), "0" if free else f"{m['seconds']:.1f}",
+                     "0" if free else f"{m['runs_equiv']:.2f}", f"{m['failures']}/{m['n']}"])
+    return md_table(["method", "LR (geo. mean)", "decades", "test acc % (mean ± std)", "regret (pts)",
+                     "worst seed (pts)", "cost (s)", "cost (runs)", "failed"], rows)
+
+
+def losses_note(result: dict[str, Any]) -> list[str]:
+    """Plain sentences: every task where a non-lrscout chooser beat lrscout."""
+    notes = []
+    for t in result["tasks"]:
+        ms = {m["method"]: m for m in t["methods"]}
+        choosers = [m for m in t["methods"] if m["kind"] != "lr-free"]
+        for ours in ("lrscout-find", "lrscout-select"):
+            if ours not in ms:
+                continue
+            mine = ms[ours]
+            better = [m for m in choosers if not m["method"].startswith("lrscout") and m["regret"] < mine["regret"] - 1e-9]
+            if better:
+                b = min(better, key=lambda m: m["regret"])
+                if mine["lr"]:
+                    side = math.log10(mine["lr"] / t["oracle"]["lr"])
+                    lr_text = (f"LR {mine['lr']:.3g} is {abs(side):.2f} decades {'below' if side < 0 else 'above'} "
+                               f"the oracle's {t['oracle']['lr']:.3g}")
+                else:
+                    lr_text = f"no LR chosen ({mine['failures']}/{mine['n']} failed)"
+                notes.append(f"- {t['task']}: {ours} regret {_pts(mine['regret'])} pts, {lr_text}; beaten by "
+                             f"{len(better)} method(s), best {b['method']} at {_pts(b['regret'])} pts (LR {b['lr']:.3g}).")
+    return notes
+
+
+def render(cfg: QualityConfig, result: dict[str, Any], env: dict[str, Any], seconds: float, quick: bool) -> str:
+    protos = cfg.protocols()
+    lines = [
+        "# Quality benchmark: the learning rate each method chooses, against the oracle" + (" (QUICK)" if quick else ""),
+        "",
+        common.env_line(env) + f" Full run (selection + training, {cfg.jobs} worker processes): {seconds / 60:.1f} min.",
+        "",
+        "Regret = oracle mean test accuracy minus the method's, in accuracy points (lower is better; negative means "
+        "the method beat the oracle on test). The oracle is the best of a "
+        f"{len(cfg.grid())}-point log grid ({fmt_lr(cfg.grid_low)} .. {fmt_lr(cfg.grid_high)}, {cfg.per_decade} per "
+        "decade) by mean validation accuracy over seeds, scored on test. Cost (s) = wall seconds of one selection, "
+        "including building the tool's objects (timed on a shared machine: noisy); cost (runs) = optimizer steps the "
+        "selection took / steps of one full training run (for lrscout.select: its own count of training-run "
+        "equivalents). Failed = runs "
+        "that ended in NaN or under twice chance accuracy, or a finder that gave no LR (then the default LR was "
+        "trained). ★ = best chooser on the task (LR-free optimizers excluded: they change the optimizer).",
+        "",
+        "## Summary over all tasks",
+        "",
+        summary_table(result),
+        "",
+        "## Tasks",
+        "",
+        md_table(["task", "protocol", "seeds"], [[p.name, p.describe(), ", ".join(map(str, p.seeds))] for p in protos]),
+        "",
+    ]
+    notes = losses_note(result)
+    lines += ["## Where lrscout loses", ""] + (notes or ["- nowhere in this run."]) + [""]
+    for t in result["tasks"]:
+        o = t["oracle"]
+        lines += [f"### {t['task']}", "", f"{t['describe']}. Oracle LR {fmt_lr(o['lr'])} (val {_pct(o['val_acc'])}%); "
+                  f"one training run takes {t['run_seconds']:.1f} s.", "", task_table(t), "",
+                  "<details><summary>grid</summary>", "",
+                  md_table(["LR", "val acc %", "test acc % (mean ± std)", "failed"],
+                           [[fmt_lr(g["lr"]), _pct(g["val_acc"]), f"{_pct(g['test_acc'])} ± {_pct(g['test_std'])}",
+                             f"{g['failed']}/{g['n']}"] for g in t["grid"]]),
+                  "", "</details>", ""]
+    from competitors import LR_FREE
+
+    lines += ["## How each competitor was run", ""]
+    lines += ["See `benchmarks/competitors.py` (module docstring) for each tool's documented defaults. LR-free "
+              "optimizers: " + "; ".join(f"{f.name}: {f.note}" for f in LR_FREE.values()) + "."]
+    return "\n".join(lines)
+
+
+def run(cfg: QualityConfig, *, quick: bool, out_dir: Path, cache_root: Path, progress: Callable[[str], None] = print
+        ) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    data = collect(cfg, cache_root, progress)
+    seconds = time.perf_counter() - t0
+    result = analyse(cfg, data)
+    env = common.environment()
+    markdown = render(cfg, result, env, seconds, quick)
+    payload = {
+        "benchmark": "quality", "quick": quick, "config": dataclasses.asdict(cfg), "environment": env,
+        "seconds": seconds, "select_available": has_select(), **result,
+        "raw": {"runs": [v for v in data.runs.values()], "selections": [v for v in data.selections.values()]},
+    }
+    common.write_result("quality", markdown, payload, out_dir)
+    return {"markdown": markdown, "payload": payload}

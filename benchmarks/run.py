@@ -1,0 +1,126 @@
+"""Run lrscout's benchmarks: ``python benchmarks/run.py`` (or ``make bench``).
+
+    python benchmarks/run.py                   both benchmarks, full settings (~30-40 min on 2 cores)
+    python benchmarks/run.py --quick           a few minutes: tiny settings, results under benchmarks/cache/
+    python benchmarks/run.py --only speed      one of them
+    python benchmarks/run.py --seeds 2         fewer seeds per task (digits and MNIST alike)
+
+Writes ``benchmarks/results/{quality,speed}.{md,json}`` and, for a full run of both, the
+summary tables into README.md between ``<!-- bench:start -->`` and ``<!-- bench:end -->``.
+Finished training runs and finder results are cached in ``benchmarks/cache/`` (delete it,
+or pass ``--fresh``, to start from scratch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # each process is single-threaded; see common.pool
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+import quality  # noqa: E402
+import speed  # noqa: E402
+
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def readme_section(q: dict | None, s: dict | None) -> str:
+    """The README block: summary tables with date and machine, links to the full results."""
+    parts = [README_START, "## Benchmarks", ""]
+    parts += ["Reproduce with `make bench` (installs the `bench` extra, runs `python benchmarks/run.py`; "
+              "see [benchmarks/README.md](benchmarks/README.md)).", ""]
+    if q is not None:
+        payload = q["payload"]
+        n_grid = len(payload["tasks"][0]["grid"]) if payload["tasks"] else 0
+        parts += ["### Learning-rate quality (regret against a grid-search oracle)", "",
+                  common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min.", "",
+                  f"{len(payload['tasks'])} tasks (digits and a 10k-image MNIST subset; SimpleCNN; SGD, SGD+momentum "
+                  "with cosine, Adam, RMSprop), "
+                  f"oracle = best of {n_grid} log-spaced LRs by mean validation accuracy. Regret in test "
+                  "accuracy points (lower is better); cost = seconds / training-run equivalents per selection. "
+                  "Per-task tables and notes on where lrscout loses: "
+                  "[benchmarks/results/quality.md](benchmarks/results/quality.md).", "",
+                  quality.summary_table(payload), ""]
+        notes = quality.losses_note(payload)
+        if notes:
+            parts += ["Where lrscout loses:", ""] + notes + [""]
+        if not payload.get("select_available"):
+            parts += ["`lrscout.select` was not available when this was measured; its rows are missing.", ""]
+    if s is not None:
+        payload = s["payload"]
+        parts += ["### Range-test speed (same sweep, same steps, interleaved)", "",
+                  common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min.", "",
+                  "Details: [benchmarks/results/speed.md](benchmarks/results/speed.md).", "",
+                  speed.table(payload["rows"]), ""]
+    parts.append(README_END)
+    return "\n".join(parts)
+
+
+def update_readme(block: str, readme: Path = common.REPO_DIR / "README.md") -> None:
+    text = readme.read_text() if readme.exists() else ""
+    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny settings; results go to benchmarks/cache/quick/")
+    ap.add_argument("--only", choices=("speed", "quality"), help="run one benchmark")
+    ap.add_argument("--seeds", type=int, help="seeds per task (default 3)")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes for the quality runs (default 2)")
+    ap.add_argument("--no-select", action="store_true", help="leave out lrscout.select")
+    ap.add_argument("--fresh", action="store_true", help="ignore and clear the cache first")
+    ap.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    common.quiet()
+
+    cache_root = common.CACHE_DIR / ("quick" if args.quick else "full")
+    out_dir = common.CACHE_DIR / "quick" / "results" if args.quick else common.RESULTS_DIR
+    if args.fresh and cache_root.exists():
+        shutil.rmtree(cache_root)
+
+    qcfg = quality.QUICK if args.quick else quality.QualityConfig()
+    qcfg = dataclasses.replace(qcfg, jobs=args.jobs, select=not args.no_select)
+    if args.seeds:
+        qcfg = dataclasses.replace(qcfg, digits_seeds=tuple(range(args.seeds)), mnist_seeds=tuple(range(args.seeds)))
+    scfg = speed.QUICK if args.quick else speed.SpeedConfig()
+
+    t0 = time.perf_counter()
+    q = s = None
+    if args.only in (None, "speed"):  # first, while nothing else of ours runs
+        _log("speed benchmark ...")
+        s = speed.run(scfg, quick=args.quick, out_dir=out_dir, progress=_log)
+        _log(s["markdown"])
+    if args.only in (None, "quality"):
+        if qcfg.select and not quality.has_select():
+            _log("note: lrscout.select is not available at this commit; its rows are left out")
+        _log("quality benchmark ...")
+        q = quality.run(qcfg, quick=args.quick, out_dir=out_dir, cache_root=cache_root, progress=_log)
+        _log(q["markdown"].split("## Tasks")[0])
+    if not args.quick and not args.no_readme and args.only is None:
+        update_readme(readme_section(q, s))
+        _log("README.md benchmark section updated")
+    _log(f"results in {out_dir}; total {(time.perf_counter() - t0) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""Speed benchmark: the same range test run by lrscout, fastai, pytorch-lr-finder and Lightning.
+
+Every tool sweeps the same exponential LR range over the same batches for the same number
+of steps, early stopping off (the range is chosen so that nothing diverges), on the same
+freshly initialised model. The floor is a bare training loop doing the same steps with the
+same LR ramp and nothing else (no recording beyond the loss value, no snapshot, no restore).
+
+Timing: all tools and the bare loop run in one process, interleaved (the order rotates every
+repetition so no tool always runs right after another), several repetitions; we report the
+median wall time per step and the median over repetitions of the paired ratio
+``tool / bare loop`` of the same repetition. Each tool's time includes building its own
+objects (Learner, LRFinder, Trainer, snapshot) and restoring the model afterwards: that is
+what a user waits for.
+
+Memory: peak resident memory above the level just before the call, measured once per tool in
+a fresh child process per configuration (``/proc/self/clear_refs`` resets the high-water
+mark; glibc's mmap threshold is pinned so freed tensors leave RSS and earlier runs cannot
+hide a later one's growth). Reported as MiB over the bare loop's peak.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import math
+import multiprocessing
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import common
+from common import fmt_lr, md_table, median
+
+
+@dataclass(frozen=True)
+class SpeedCase:
+    model: str
+    batch_size: int
+    steps: int
+    reps: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} b{self.batch_size}"
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    cases: tuple[SpeedCase, ...] = (
+        SpeedCase("simplecnn", 64, 100, 15),
+        SpeedCase("simplecnn", 256, 100, 9),
+        SpeedCase("resnet18", 64, 20, 5),
+        SpeedCase("resnet18", 256, 20, 3),
+    )
+    dataset: str = "mnist"
+    limit: int = 10_000
+    optimizer: str = "sgdm"
+    start_lr: float = 1e-5
+    end_lr: float = 1e-1
+    threads: int = 1
+    memory: bool = True
+
+
+QUICK = SpeedConfig(cases=(SpeedCase("simplecnn", 64, 40, 3),), limit=3000)
+
+TOOLS = ("bare loop", "lrscout", "fastai", "torch-lr-finder", "lightning")
+
+
+def _setup(cfg: SpeedConfig, case: SpeedCase) -> tuple[Any, Any, Any]:
+    from lrscout.optim import get_optimizer
+    from lrscout.task import Task
+
+    from competitors import Setup, Sweep
+
+    task = Task(dataset=cfg.dataset, model=case.model, optimizer=cfg.optimizer, batch_size=case.batch_size,
+                device="cpu", data_dir=common.DATA_DIR, limit=cfg.limit)
+    splits = task.splits()
+    setup = Setup(lambda params, lr: task.build_optimizer(params, lr),
+                  splits.loader("train", case.batch_size, seed=0), get_optimizer(cfg.optimizer).default_lr)
+    return task, setup, Sweep(cfg.start_lr, cfg.end_lr, case.steps)
+
+
+def _adapter(tool: str) -> Callable[..., Any]:
+    from competitors import FINDERS, bare_loop
+
+    return bare_loop if tool == "bare loop" else FINDERS[tool]
+
+
+def _warm_up(task: Any, setup: Any, sweep: Any) -> None:
+    """Run every tool once, briefly and unmeasured: first calls pay for lazy imports and
+    torch's one-time initialisation, which are no part of a range test's cost."""
+    short = dataclasses.replace(sweep, num_iter=min(3, sweep.num_iter))
+    for tool in TOOLS:
+        _adapter(tool)(task.build_model(task.splits().info, seed=0), setup, short)
+
+
+# ---------------------------------------------------------------------------- memory (child process)
+
+
+def _status_kib(field: str) -> int:
+    text = Path("/proc/self/status").read_text()
+    m = re.search(field + r":\s+(\d+)", text)
+    return int(m.group(1)) if m else 0
+
+
+def _memory_child(cfg: SpeedConfig, case: SpeedCase) -> dict[str, float | None]:
+    """In a fresh process: each tool once, peak RSS above the level before the call (MiB)."""
+    import ctypes
+
+    common.init_worker(cfg.threads)
+    try:  # M_MMAP_THRESHOLD = -3: big blocks always mmapped, so freeing returns them to the OS
+        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)
+    except OSError:
+        pass
+    task, setup, sweep = _setup(cfg, case)
+    info = task.splits().info
+    _warm_up(task, setup, sweep)
+    out: dict[str, float | None] = {}
+    for tool in TOOLS:
+        model = task.build_model(info, seed=0)
+        gc.collect()
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to current RSS
+        except OSError:
+            return {t: None for t in TOOLS}
+        base = _status_kib("VmRSS")
+        _adapter(tool)(model, setup, sweep)
+        out[tool] = (_status_kib("VmHWM") - base) / 1024
+        del model
+    return out
+
+
+def measure_memory(cfg: SpeedConfig, case: SpeedCase) -> dict[str, float | None]:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return pool.apply(_memory_child, (cfg, case))
+
+
+# ---------------------------------------------------------------------------- timing (this process)
+
+
+def measure_time(cfg: SpeedConfig, case: SpeedCase, progress: Callable[[str], None]) -> dict[str, Any]:
+    task, setup, sweep = _setup(cfg, case)
+    info = task.splits().info
+    _warm_up(task, setup, sweep)
+    seconds: dict[str, list[float]] = {t: [] for t in TOOLS}
+    steps: dict[str, list[int]] = {t: [] for t in TOOLS}
+    for rep in range(case.reps):
+        order = TOOLS[rep % len(TOOLS):] + TOOLS[: rep % len(TOOLS)]
+        for tool in order:
+            model = task.build_model(info, seed=0)
+            gc.collect()
+            found = _adapter(tool)(model, setup, sweep)
+            seconds[tool].append(found.seconds)
+            steps[tool].append(found.steps)
+        progress(f"  speed {case.name}: rep {rep + 1}/{case.reps} " +
+                 ", ".join(f"{t} {seconds[t][-1]:.2f}s" for t in TOOLS))
+    return {"seconds": seconds, "steps": steps}
+
+
+def _summarise(case: SpeedCase, timing: dict[str, Any], memory: dict[str, float | None] | None) -> list[dict[str, Any]]:
+    bare = timing["seconds"]["bare loop"]
+    rows = []
+    for tool in TOOLS:
+        secs = timing["seconds"][tool]
+        n = timing["steps"][tool]
+        ratios = [s / b for s, b in zip(secs, bare)]
+        mem = memory.get(tool) if memory else None
+        mem_bare = memory.get("bare loop") if memory else None
+        rows.append({
+            "case": case.name, "model": case.model, "batch_size": case.batch_size, "tool": tool,
+            "steps": sorted(set(n)), "reps": len(secs),
+            "ms_per_step": 1000 * median(s / max(k, 1) for s, k in zip(secs, n)),
+            "seconds_median": median(secs),
+            "ratio": median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+            "ratio_of_minima": min(secs) / min(bare),
+            "overhead_pct": 100 * (median(ratios) - 1),
+            "peak_mib": mem, "peak_over_bare_mib": None if mem is None or mem_bare is None else mem - mem_bare,
+        })
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        tool = f"**{r['tool']}**" if r["tool"] == "lrscout" else r["tool"]
+        steps = "/".join(map(str, r["steps"]))
+        over = "-" if r["tool"] == "bare loop" else f"{r['overhead_pct']:+.1f}%"
+        spread = f"{r['ratio_min']:.2f}-{r['ratio_max']:.2f}"
+        mem = "n/a" if r["peak_over_bare_mib"] is None else (
+            "-" if r["tool"] == "bare loop" else f"{r['peak_over_bare_mib']:+.1f}")
+        out.append([r["case"], tool, steps, f"{r['ms_per_step']:.1f}", f"{r['ratio']:.3f}", spread,
+                    f"{r['ratio_of_minima']:.3f}", over, mem])
+    return md_table(["model, batch", "tool", "steps", "ms / step (median)", "x bare loop (median)", "range over reps",
+                     "x bare loop (fastest reps)", "overhead (median)", "peak MiB over bare"], out)
+
+
+def render(cfg: SpeedConfig, rows: list[dict[str, Any]], env: dict[str, Any], seconds: float, quick: bool) -> str:
+    lines = [
+        "# Speed benchmark: range-test overhead over a bare training loop" + (" (QUICK)" if quick else ""),
+        "",
+        common.env_line(env) + f" Benchmark wall time {seconds / 60:.1f} min.",
+        "",
+        f"Same range test for every tool: {cfg.dataset} ({cfg.limit} images), optimizer {cfg.optimizer}, "
+        f"LR {fmt_lr(cfg.start_lr)} -> {fmt_lr(cfg.end_lr)} exponential, early stopping off, CPU, "
+        f"{cfg.threads} torch thread(s). Interleaved repetitions, order rotated each time; 'x bare loop' is the "
+        "median over repetitions of the tool's time divided by the bare loop's time in the same repetition; "
+        "'fastest reps' divides the tool's fastest repetition by the bare loop's fastest (the estimate least "
+        "disturbed by other load on a shared machine). Times "
+        "include building the tool's objects and restoring the model. Peak memory: RSS high-water mark above the "
+        "level before the call, one fresh process per configuration, minus the bare loop's.",
+        "",
+        table(rows),
+    ]
+    return "\n".join(lines)
+
+
+def run(cfg: SpeedConfig, *, quick: bool, out_dir: Path, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    import torch
+
+    common.init_worker(cfg.threads)
+    t0 = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    raw: dict[str, Any] = {}
+    for case in cfg.cases:
+        timing = measure_time(cfg, case, progress)
+        memory = measure_memory(cfg, case) if cfg.memory else None
+        raw[case.name] = {"timing": timing, "memory": memory}
+        rows += _summarise(case, timing, memory)
+    seconds = time.perf_counter() - t0
+    env = common.environment()
+    env["torch_threads"] = torch.get_num_threads()
+    markdown = render(cfg, rows, env, seconds, quick)
+    payload = {"benchmark": "speed", "quick": quick, "config": dataclasses.asdict(cfg), "environment": env,
+               "seconds": seconds, "rows": rows, "raw": raw}
+    common.write_result("speed", markdown, payload, out_dir)
+    return {"markdown": markdown, "payload": payload, "rows": rows}
+
+
+def lrscout_overhead(rows: list[dict[str, Any]]) -> dict[str, float]:
+    return {r["case"]: r["overhead_pct"] for r in rows if r["tool"] == "lrscout" and math.isfinite(r["overhead_pct"])}
