@@ -3,22 +3,36 @@
     pretrained  load torchvision / timm / local weights, replace the head, adapt the input
     groups      param_groups (head LR, backbone ratio, layer decay), freeze / unfreeze
     sweep       the second range test: backbone ratio swept with the head LR fixed
+    select2d    successive halving over (head LR, backbone ratio) candidates
+    run         finetune(): range tests -> 2-D selection -> the chosen run, files
 """
 
 from .groups import backbone_blocks, freeze_backbone, param_groups, unfreeze
 from .pretrained import Adapted, InputAdapter, InputSpec, find_head, load_pretrained, replace_head
+from .result import FinetuneResult
+from .run import finetune
+from .select2d import DEFAULT_RATIOS, Candidate, GroupTrial, candidate_grid, ratio_candidates, select_groups, train_groups
 from .sweep import find_ratio
 
 __all__ = [
+    "DEFAULT_RATIOS",
     "Adapted",
+    "Candidate",
+    "FinetuneResult",
+    "GroupTrial",
     "InputAdapter",
     "InputSpec",
     "backbone_blocks",
+    "candidate_grid",
     "find_head",
     "find_ratio",
+    "finetune",
     "freeze_backbone",
     "load_pretrained",
     "param_groups",
+    "ratio_candidates",
     "replace_head",
+    "select_groups",
+    "train_groups",
     "unfreeze",
 ]
