@@ -138,3 +138,18 @@ def test_bad_settings_raise_config_error(kwargs: dict[str, Any], message: str, t
 def test_lr_free_optimizers_have_nothing_to_select() -> None:
     with pytest.raises(ConfigError, match="sets its own step size"):
         select(dataclasses.replace(TASK, optimizer="prodigy"), **KWARGS)
+
+
+def test_trials_run_on_a_fixed_thread_count_whatever_the_caller_uses(small_select: SelectResult) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        again = select(TASK, **KWARGS)
+        assert torch.get_num_threads() == 2  # the caller's setting is put back
+    finally:
+        torch.set_num_threads(before)
+    assert comparable(again) == comparable(small_select)
+    with pytest.raises(ConfigError, match="threads"):
+        select(TASK, **KWARGS, threads=0)

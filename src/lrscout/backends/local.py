@@ -3,13 +3,12 @@
 Each trial is deterministic given its payload (seeded weights, seeded batch order), so
 the pool returns the same numbers as the sequential loop, only sooner: results are
 matched to payloads by index, whatever order they finish in. Workers are spawned (not
-forked: torch and forked threads do not mix) and get ``cpu_count // workers`` torch
-threads each, so a pool does not oversubscribe the cores.
+forked: torch and forked threads do not mix); how many CPU threads a trial uses is part
+of its payload, so give the pool at most ``cores / threads`` workers.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -17,12 +16,6 @@ from multiprocessing import get_context
 
 from ..errors import ConfigError
 from .base import Job, OnResult, Payload
-
-
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 @dataclass
@@ -50,9 +43,7 @@ class LocalBackend:
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            threads = max(1, (os.cpu_count() or 1) // self.workers)
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                             initializer=_init_worker, initargs=(threads,))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
         return self._pool
 
     def map(self, job: Job, payloads: Sequence[Payload], on_result: OnResult | None = None) -> list[Payload]:

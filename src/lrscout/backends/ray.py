@@ -109,7 +109,7 @@ class RayBackend:
 
         results: list[Payload | None] = [None] * len(payloads)
 
-        class _Collect(tune.Callback):  # type: ignore[misc]
+        class _Collect(tune.Callback):
             """Save each trial's result in the driver the moment it reports."""
 
             def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
@@ -135,13 +135,17 @@ class RayBackend:
             ),
         )
         grid = tuner.fit()
-        errors = [r.error for r in grid if r.error is not None]
+        finished = [grid[j] for j in range(len(grid))]
+        errors = [r.error for r in finished if r.error is not None]
         if errors:
             raise LrscoutError(f"{len(errors)} Ray trial(s) failed; first error: {errors[0]}")
-        for r in grid:  # results the callback did not see (should not happen, but be safe)
-            i = int(r.metrics["index"])
+        for r in finished:  # results the callback did not see (should not happen, but be safe)
+            metrics = r.metrics or {}
+            if "result_json" not in metrics:
+                continue
+            i = int(metrics["index"])
             if results[i] is None:
-                results[i] = json.loads(r.metrics["result_json"])
+                results[i] = json.loads(metrics["result_json"])
                 if on_result is not None:
                     on_result(i, results[i])  # type: ignore[arg-type]
         missing = [i for i, r in enumerate(results) if r is None]

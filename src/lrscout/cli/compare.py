@@ -10,8 +10,8 @@ from rich.table import Table
 
 from ..select import CompareResult, compare
 from .common import (BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
-                     SeedOpt, err, make_task, out, print_json)
-from .select import BackendOpt, BudgetOpt, EpochsOpt, NumIterOpt, RayAddressOpt, WorkersOpt, report_trial
+                     SeedOpt, make_task, out, print_json)
+from .select import BackendOpt, BudgetOpt, EpochsOpt, NumIterOpt, RayAddressOpt, ThreadsOpt, WorkersOpt, report_trial
 
 
 def compare_table(result: CompareResult) -> Table:
@@ -40,6 +40,7 @@ def compare_cmd(
     ray_address: RayAddressOpt = None,
     batch_size: BatchOpt = 64,
     num_iter: NumIterOpt = 100,
+    threads: ThreadsOpt = 1,
     seed: SeedOpt = 0,
     device: DeviceOpt = None,
     data_dir: DataDirOpt = None,
@@ -52,7 +53,8 @@ def compare_cmd(
     task = make_task(dataset, model, first, batch_size, seed, device, data_dir, download, limit)
     result = compare(task, optimizers=optimizers, schedules=schedules, lr_free=lr_free, epochs=epochs, budget=budget,
                      backend=backend, workers=workers, ray_address=ray_address, out_dir=out_dir,
-                     find_kwargs={"num_iter": num_iter}, on_trial=None if as_json else report_trial)
+                     find_kwargs={"num_iter": num_iter}, threads=threads,
+                     on_trial=None if as_json else report_trial)
     if as_json:
         print_json(result.to_json())
         return

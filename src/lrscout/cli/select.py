@@ -25,6 +25,8 @@ RayAddressOpt = Annotated[Optional[str], typer.Option("--ray-address", help="ray
 ParamOpt = Annotated[Optional[list[str]], typer.Option("--param", "-p", help="schedule parameter KEY=VALUE "
                                                                              "(repeatable), e.g. step_size=3")]
 NumIterOpt = Annotated[int, typer.Option("--num-iter", help="range test: optimizer steps in the sweep")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", help="torch CPU threads per trial (fixed: CPU results depend "
+                                                           "on it); parallelism comes from --workers")]
 KeepOpt = Annotated[bool, typer.Option("--keep-checkpoints", help="keep the trials' checkpoints in DIR/trials")]
 
 
@@ -78,6 +80,7 @@ def select_cmd(
     param: ParamOpt = None,
     batch_size: BatchOpt = 64,
     num_iter: NumIterOpt = 100,
+    threads: ThreadsOpt = 1,
     seed: SeedOpt = 0,
     device: DeviceOpt = None,
     data_dir: DataDirOpt = None,
@@ -90,7 +93,7 @@ def select_cmd(
     task = make_task(dataset, model, optimizer, batch_size, seed, device, data_dir, download, limit)
     result = select(task, schedule=schedule, epochs=epochs, budget=budget, schedule_params=parse_params(param),
                     backend=backend, workers=workers, ray_address=ray_address, out_dir=out_dir,
-                    find_kwargs={"num_iter": num_iter}, keep_checkpoints=keep_checkpoints,
+                    find_kwargs={"num_iter": num_iter}, threads=threads, keep_checkpoints=keep_checkpoints,
                     on_trial=None if as_json else report_trial)
     if as_json:
         print_json(result.to_json())

@@ -15,7 +15,7 @@ import html
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import __version__
 from .plots import _pyplot, new_axes
@@ -23,6 +23,7 @@ from .selection import plot_candidates, plot_compare, plot_find_candidates, plot
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
     from ..select.results import CompareResult, SelectResult
     from ..select.trial import EpochRecord
@@ -52,7 +53,7 @@ def _e(x: object) -> str:
 
 def _png(ax: Axes) -> str:
     """The axes' figure as an ``<img>`` with a base64 PNG; the figure is closed."""
-    fig = ax.figure
+    fig = cast("Figure", ax.figure)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     _pyplot().close(fig)  # type: ignore[no-untyped-call]

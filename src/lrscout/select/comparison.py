@@ -35,9 +35,9 @@ from ..schedules import get_schedule, schedule_for
 from ..task import Task
 from .halving import rank
 from .results import CompareEntry, CompareResult
-from .selection import OnTrial, _backend, find_cost_steps, run_trials, select, steps_per_epoch
+from .selection import THREADS, OnTrial, _backend, find_cost_steps, run_trials, select, steps_per_epoch
 from .store import RunDir
-from .trial import TrialSpec
+from .trial import TrialSpec, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def _split(names: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))  # de-duplicate, keep order
 
 
-def _shared_find(task: Task, out: Path | None, find_kwargs: Mapping[str, Any]) -> FindResult:
+def _shared_find(task: Task, out: Path | None, find_kwargs: Mapping[str, Any], threads: int | None) -> FindResult:
     """One range test per optimizer, kept in ``out/find/<optimizer>.json`` when ``out`` is set."""
     path = out / "find" / f"{task.optimizer}.json" if out is not None else None
     if path is not None and path.exists():
@@ -72,14 +72,15 @@ def _shared_find(task: Task, out: Path | None, find_kwargs: Mapping[str, Any]) -
         if same_task and same_args:
             return cached
         raise ConfigError(f"{path} holds a range test of other settings; use another --out directory or delete it")
-    result = find_task(task, **find_kwargs)
+    with torch_threads(threads):
+        result = find_task(task, **find_kwargs)
     if path is not None:
         atomic_write_json(path, result.to_json())
     return result
 
 
 def _lr_free_entry(task: Task, epochs: int, out: Path | None, backend: Backend,
-                   on_trial: OnTrial | None) -> CompareEntry:
+                   on_trial: OnTrial | None, threads: int | None) -> CompareEntry:
     info = get_optimizer(task.optimizer)
     if info.extra is not None:
         require(_MODULES.get(info.name, info.name), info.extra)
@@ -87,8 +88,8 @@ def _lr_free_entry(task: Task, epochs: int, out: Path | None, backend: Backend,
     spec = schedule_for(info.default_lr, "constant", epochs, spe)
     trial = TrialSpec(trial_id="full", candidate=0, lr=info.default_lr, rung=0, epochs=epochs, schedule=spec.to_json())
     with RunDir(out / f"{task.optimizer}-lrfree" if out is not None else None) as rundir:
-        rundir.claim({"task": task.to_json(), "epochs": epochs, "lr_free": True})
-        (result,) = run_trials([trial], task, rundir, backend, on_trial)
+        rundir.claim({"task": task.to_json(), "epochs": epochs, "lr_free": True, "threads": threads})
+        (result,) = run_trials([trial], task, rundir, backend, on_trial, threads)
     return CompareEntry(optimizer=task.optimizer, schedule="constant", lr=info.default_lr, score=result.val_acc,
                         val_loss=result.val_loss, cost_runs=result.epochs_trained / epochs, lr_free=True,
                         collapsed=result.collapsed, trial=result)
@@ -107,6 +108,7 @@ def compare(
     ray_address: str | None = None,
     out_dir: str | Path | None = None,
     find_kwargs: Mapping[str, Any] | None = None,
+    threads: int | None = THREADS,
     on_trial: OnTrial | None = None,
 ) -> CompareResult:
     """Run :func:`select` for every optimizer x schedule and rank the verified results.
@@ -114,7 +116,8 @@ def compare(
     ``task.optimizer`` is ignored (``optimizers`` lists them); names may be a list or a
     comma-separated string. An LR-free optimizer in ``optimizers`` (or every installed
     one, with ``lr_free=True``) becomes one entry trained once at its default. ``budget``
-    is per selection. The ranking rule is :func:`lrscout.select.halving.rank_key`.
+    is per selection; ``threads`` as in :func:`select`. The ranking rule is
+    :func:`lrscout.select.halving.rank_key`.
 
     Example::
 
@@ -135,31 +138,32 @@ def compare(
         free += [n for n in installed_lr_free() if n not in free]
     out = Path(out_dir) if out_dir is not None else None
     find_kwargs = dict(find_kwargs or {})
-    runner = _backend(backend, workers, ray_address)
+    runner = _backend(backend, workers, ray_address, threads)
 
     entries: list[CompareEntry] = []
     cost = 0.0
     with runner:
         for name in tuned:
             t = dataclasses.replace(task, optimizer=name)
-            find = _shared_find(t, out, find_kwargs)
+            find = _shared_find(t, out, find_kwargs, threads)
             cost += find_cost_steps(find) / (epochs * steps_per_epoch(t))
             for sched in sched_names:
                 sel = select(t, schedule=sched, epochs=epochs, budget=budget, backend=runner,
                              out_dir=out / f"{name}-{sched}" if out is not None else None, find_result=find,
-                             on_trial=on_trial)
+                             find_kwargs=find_kwargs, threads=threads, on_trial=on_trial)
                 cost += sel.cost_runs - float(sel.config.get("find_cost_runs", 0.0))
                 collapsed = any(t.collapsed for t in sel.trials if t.spec.lr == sel.lr and t.spec.epochs == epochs)
                 entries.append(CompareEntry(optimizer=name, schedule=sched, lr=sel.lr, score=sel.score,
                                             val_loss=sel.val_loss, cost_runs=sel.cost_runs, collapsed=collapsed,
                                             select=sel))
         for name in free:
-            entry = _lr_free_entry(dataclasses.replace(task, optimizer=name), epochs, out, runner, on_trial)
+            entry = _lr_free_entry(dataclasses.replace(task, optimizer=name), epochs, out, runner, on_trial, threads)
             cost += entry.cost_runs
             entries.append(entry)
     order = rank([e.outcome for e in entries])
     config = {"task": {**task.to_json(), "optimizer": None}, "optimizers": tuned, "lr_free": free,
-              "schedules": sched_names, "epochs": epochs, "budget": budget, "find_kwargs": find_kwargs}
+              "schedules": sched_names, "epochs": epochs, "budget": budget, "find_kwargs": find_kwargs,
+              "threads": threads}
     result = CompareResult(entries=tuple(entries[i] for i in order), cost_runs=cost,
                            seconds=time.perf_counter() - t0, config=config)
     if out is not None:

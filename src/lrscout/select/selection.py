@@ -34,11 +34,16 @@ from .candidates import MAX_COUNT, PER_DECADE, candidate_lrs, min_loss_lr
 from .halving import CONTINUED_FRACTION, Outcome, Plan, plan_halving, promote, rank, short_epochs
 from .results import Candidate, SelectResult
 from .store import RunDir
-from .trial import TrialResult, TrialSpec, run_payload
+from .trial import TrialResult, TrialSpec, run_payload, torch_threads
 
 log = logging.getLogger(__name__)
 
 OnTrial = Callable[[TrialResult], None]
+
+#: Torch CPU threads per trial by default: small vision models train fastest on one
+#: thread per process (trials run side by side for parallelism), and a fixed count makes
+#: CPU results identical on every backend.
+THREADS = 1
 
 
 def steps_per_epoch(task: Task) -> int:
@@ -77,18 +82,19 @@ def _outcome(t: TrialResult) -> Outcome:
 
 
 def run_trials(
-    specs: Sequence[TrialSpec], task: Task, rundir: RunDir, backend: Backend, on_trial: OnTrial | None = None
+    specs: Sequence[TrialSpec], task: Task, rundir: RunDir, backend: Backend, on_trial: OnTrial | None = None,
+    threads: int | None = THREADS,
 ) -> list[TrialResult]:
     """Results for ``specs``: loaded when already in ``rundir``, otherwise run on ``backend``
-    and saved the moment each finishes."""
+    (each with ``threads`` CPU threads) and saved the moment each finishes."""
     task_json = task.to_json()
     results: list[TrialResult | None] = [rundir.load_trial(s, task_json) for s in specs]
     todo = [i for i, r in enumerate(results) if r is None]
     for i, r in enumerate(results):
         if r is not None:
             log.info("trial %s: finished earlier (val acc %.4f)", specs[i].trial_id, r.val_acc)
-    payloads = [{"task": task_json, "trial": specs[i].to_json(), "checkpoint_dir": str(rundir.trials_dir)}
-                for i in todo]
+    payloads = [{"task": task_json, "trial": specs[i].to_json(), "checkpoint_dir": str(rundir.trials_dir),
+                 "threads": threads} for i in todo]
 
     def done(j: int, data: dict[str, Any]) -> None:
         result = TrialResult.from_json(data)
@@ -105,8 +111,10 @@ def run_trials(
     return [r for r in results if r is not None]
 
 
-def _backend(backend: str | Backend, workers: int, ray_address: str | None) -> Backend:
+def _backend(backend: str | Backend, workers: int, ray_address: str | None, threads: int | None = THREADS) -> Backend:
     if isinstance(backend, str):
+        if backend == "ray":
+            return get_backend(backend, workers=workers, ray_address=ray_address, cpus_per_trial=float(threads or 1))
         return get_backend(backend, workers=workers, ray_address=ray_address)
     if workers != 1 or ray_address is not None:
         raise ConfigError("workers / ray_address configure a backend by name; set them on the Backend object")
@@ -128,6 +136,7 @@ def select(
     find_kwargs: Mapping[str, Any] | None = None,
     per_decade: float = PER_DECADE,
     max_candidates: int = MAX_COUNT,
+    threads: int | None = THREADS,
     keep_checkpoints: bool = False,
     on_trial: OnTrial | None = None,
 ) -> SelectResult:
@@ -139,8 +148,10 @@ def select(
     (``ray_address`` for a cluster), or a backend object. ``out_dir`` keeps
     ``select.json``, ``report.html``, the range test and every trial; rerunning into it
     resumes. ``find_result`` reuses a range test of the same task; ``find_kwargs`` go to
-    :func:`~lrscout.engine.find_task`. ``on_trial`` is called after each trial this call
-    runs (not the ones loaded from ``out_dir``).
+    :func:`~lrscout.engine.find_task`. ``threads``: torch CPU threads for the range test
+    and each trial (CPU results depend on it, so it is fixed: the same choice on every
+    backend and machine; ``None`` leaves torch's setting alone). ``on_trial`` is called
+    after each trial this call runs (not the ones loaded from ``out_dir``).
 
     Scores are validation accuracies (0..1) on the validation split carved from the
     training data; the test split is never touched.
@@ -161,11 +172,13 @@ def select(
     find_kwargs = dict(find_kwargs or {})
     spe = steps_per_epoch(task)
     protocol = schedule_for(1.0, schedule, epochs, spe, **params)  # validates kind and parameters now
-    runner = _backend(backend, workers, ray_address)  # validates the backend name now
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be >= 1 (or None), got {threads}")
+    runner = _backend(backend, workers, ray_address, threads)  # validates the backend name now
     settings = {
         "task": task.to_json(), "schedule": protocol.kind, "schedule_params": protocol.to_json()["params"],
         "epochs": epochs, "steps_per_epoch": spe, "budget": budget, "find_kwargs": find_kwargs,
-        "per_decade": per_decade, "max_candidates": max_candidates,
+        "per_decade": per_decade, "max_candidates": max_candidates, "threads": threads,
         "find_given": None if find_result is None else {"lr": find_result.lr, "interval": list(find_result.interval),
                                                         "onset": find_result.onset},
     }
@@ -174,7 +187,8 @@ def select(
         find = find_result or (rundir.load_find() if resuming else None)
         if find is None:
             log.info("range test on %s / %s / %s", task.dataset, task.model, task.optimizer)
-            find = find_task(task, **find_kwargs)
+            with torch_threads(threads):
+                find = find_task(task, **find_kwargs)
         rundir.save_find(find)
         overhead = find_cost_steps(find) / (epochs * spe)
         continued = epochs > 1 and prefix_exact(protocol, short_epochs(epochs, CONTINUED_FRACTION))
@@ -185,7 +199,7 @@ def select(
         log.info("%d candidates %s, plan %s", len(ladder), [f"{x:.3g}" for x in ladder], plan.to_json())
 
         with runner:
-            rungs = _run_plan(task, protocol, ladder, plan, rundir, runner, on_trial)
+            rungs = _run_plan(task, protocol, ladder, plan, rundir, runner, on_trial, threads)
         result = _assemble(task, protocol, ladder, plan, rungs, find, overhead, settings, time.perf_counter() - t0)
         if not keep_checkpoints:
             rundir.remove_checkpoints()
@@ -209,7 +223,7 @@ def _trial_spec(c: int, lr: float, r: int, plan: Plan, protocol: ScheduleSpec) -
 
 
 def _run_plan(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan: Plan, rundir: RunDir,
-              backend: Backend, on_trial: OnTrial | None) -> list[list[TrialResult]]:
+              backend: Backend, on_trial: OnTrial | None, threads: int | None) -> list[list[TrialResult]]:
     """Run the rungs in turn; between rungs the best healthy trials advance."""
     alive = list(range(len(ladder)))
     rungs: list[list[TrialResult]] = []
@@ -217,7 +231,7 @@ def _run_plan(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan:
         if not alive:
             break
         specs = [_trial_spec(c, ladder[c], r, plan, protocol) for c in alive]
-        results = run_trials(specs, task, rundir, backend, on_trial)
+        results = run_trials(specs, task, rundir, backend, on_trial, threads)
         rungs.append(results)
         if r + 1 < len(plan.rungs):
             keep = promote([_outcome(t) for t in results], plan.rungs[r + 1].size)

@@ -18,9 +18,11 @@ seed) and sees the same batches; only the LR differs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,15 +222,31 @@ def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = N
     )
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op CPU threads (``None``: leave as is), then restore.
+
+    CPU results depend on the thread count (reductions are split differently), so every
+    trial and the range test of a selection run with the same count, on any backend.
+    """
+    if not threads:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def run_payload(payload: dict[str, Any]) -> dict[str, Any]:
     """JSON in, JSON out: the entry point backends run in their workers.
 
     ``payload = {"task": Task JSON, "trial": TrialSpec JSON, "checkpoint_dir": str | None,
-    "threads": int | None}``; ``threads`` sets torch's intra-op threads in the worker.
+    "threads": int | None}``; ``threads`` fixes torch's CPU threads for the trial.
     """
-    threads = payload.get("threads")
-    if threads:
-        torch.set_num_threads(int(threads))
     task = Task(**payload["task"])
     spec = TrialSpec.from_json(payload["trial"])
-    return run_trial(task, spec, payload.get("checkpoint_dir")).to_json()
+    with torch_threads(payload.get("threads")):
+        return run_trial(task, spec, payload.get("checkpoint_dir")).to_json()
