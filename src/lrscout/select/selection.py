@@ -18,6 +18,7 @@ seeded by the task: the same task, settings and seed give the same choice on any
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -93,8 +94,8 @@ def run_trials(
     for i, r in enumerate(results):
         if r is not None:
             log.info("trial %s: finished earlier (val acc %.4f)", specs[i].trial_id, r.val_acc)
-    payloads = [{"task": task_json, "trial": specs[i].to_json(), "checkpoint_dir": str(rundir.trials_dir),
-                 "threads": threads} for i in todo]
+    payloads = [{"task": task_json, "trial": specs[i].to_json(), "checkpoint_dir": str(rundir.trials_dir.resolve()),
+                 "threads": threads, "workdir": os.getcwd()} for i in todo]
 
     def done(j: int, data: dict[str, Any]) -> None:
         result = TrialResult.from_json(data)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -240,13 +241,30 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+@contextlib.contextmanager
+def working_dir(path: str | None) -> Iterator[None]:
+    """Run the block in ``path`` when it exists here (a Ray worker starts in its trial
+    folder; relative data and output paths are the driver's), then go back."""
+    if not path or not Path(path).is_dir() or Path(path).resolve() == Path.cwd().resolve():
+        yield
+        return
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def run_payload(payload: dict[str, Any]) -> dict[str, Any]:
     """JSON in, JSON out: the entry point backends run in their workers.
 
     ``payload = {"task": Task JSON, "trial": TrialSpec JSON, "checkpoint_dir": str | None,
-    "threads": int | None}``; ``threads`` fixes torch's CPU threads for the trial.
+    "threads": int | None, "workdir": str | None}``: ``threads`` fixes torch's CPU threads
+    for the trial; relative paths (data, checkpoints) are read from ``workdir``, the
+    driver's working directory.
     """
     task = Task(**payload["task"])
     spec = TrialSpec.from_json(payload["trial"])
-    with torch_threads(payload.get("threads")):
+    with working_dir(payload.get("workdir")), torch_threads(payload.get("threads")):
         return run_trial(task, spec, payload.get("checkpoint_dir")).to_json()
