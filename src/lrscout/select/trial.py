@@ -9,7 +9,7 @@ seed) and sees the same batches; only the LR differs.
   its few epochs: planned LR at step ``t`` of ``S`` = full plan at step ``floor(t T / S)``
   of ``T``, so a decay at 30% of the run still happens at 30% of the short run.
 * A short trial of a *continued* plan trains the first epochs of the full protocol and
-  saves a checkpoint (model, optimizer, scheduler, torch RNG); the promoted trial loads it
+  saves a checkpoint (model, optimizer, scheduler, torch CPU and CUDA RNG); the promoted trial loads it
   and goes on. The data order is fast-forwarded by drawing the skipped epochs' batch
   orders, so the continuation equals an uninterrupted run bit for bit. When the
   checkpoint is missing (deleted, or on another node of a cluster) the trial retrains
@@ -192,6 +192,8 @@ def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = N
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["rng"].cpu())
+            if state.get("cuda_rng") and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all([t.cpu() for t in state["cuda_rng"]])
             _skip_epochs(train, spec.start_epoch)
             start = spec.start_epoch
         else:
@@ -204,7 +206,8 @@ def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = N
     )
     if spec.checkpoint and checkpoint_dir is not None:
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state()}
+                 "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
+                 "cuda_rng": list(torch.cuda.get_rng_state_all()) if task.torch_device.type == "cuda" else []}
         atomic_write(checkpoint_path(checkpoint_dir, spec.trial_id), lambda p: torch.save(state, p))
     labels = splits.val.tensors[1]
     majority = float(torch.bincount(labels).max()) / len(labels)
