@@ -127,7 +127,10 @@ class Cache:
             data = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
             return None
-        return data if data.get("key") == json.loads(json.dumps(key, default=str)) else None
+        if data.get("key") != json.loads(json.dumps(key, default=str)):
+            return None
+        data["from_cache"] = True  # not stored: tells the caller this item cost nothing now
+        return data
 
     def put(self, kind: str, name: str, key: Any, value: dict[str, Any]) -> dict[str, Any]:
         p = self.path(kind, name, key)

@@ -49,6 +49,9 @@ log = logging.getLogger("bench.quality")
 SRC = common.REPO_DIR / "src" / "lrscout"
 #: Code whose change invalidates cached training runs (the protocol's implementation).
 TRAIN_CODE = ("train/loop.py", "data.py", "models.py", "optim.py", "task.py", "schedules")
+#: Code whose change invalidates cached lrscout selections (find and select, not finetune/CLI).
+LRSCOUT_CODE = ("engine", "curve", "select", "backends", "schedules", "train", "state.py", "results.py", "optim.py",
+                "task.py", "data.py", "models.py", "errors.py")
 
 
 def code_hash(paths: Iterable[str] | None = None) -> str:
@@ -282,6 +285,11 @@ def has_select() -> bool:
 class Collected:
     runs: dict[tuple[str, str, int], dict[str, Any]] = field(default_factory=dict)  # (protocol, lr|lrfree, seed)
     selections: dict[tuple[str, str, int], dict[str, Any]] = field(default_factory=dict)  # (protocol, finder, seed)
+    cached: int = 0  # items read from the cache rather than computed in this run
+
+    @property
+    def total(self) -> int:
+        return len(self.runs) + len(self.selections)
 
 
 def _default_lr(optimizer: str) -> float:
@@ -297,7 +305,7 @@ def collect(cfg: QualityConfig, cache_root: Path, progress: Callable[[str], None
     import importlib.metadata as md
 
     train_hash = code_hash(TRAIN_CODE)
-    lrscout_hash = code_hash()
+    lrscout_hash = code_hash(LRSCOUT_CODE)
     finder_version = {
         "lrscout-find": lrscout_hash, "lrscout-select": lrscout_hash,
         "fastai": md.version("fastai"), "torch-lr-finder": md.version("torch-lr-finder"),
@@ -358,6 +366,7 @@ def collect(cfg: QualityConfig, cache_root: Path, progress: Callable[[str], None
                 kind, k = pending.pop(fut)
                 result = fut.result()
                 done_count += 1
+                out.cached += bool(result.get("from_cache"))
                 if kind == "select":
                     out.selections[k] = result
                     p = by_name[k[0]]
@@ -561,12 +570,14 @@ def losses_note(result: dict[str, Any]) -> list[str]:
     return notes
 
 
-def render(cfg: QualityConfig, result: dict[str, Any], env: dict[str, Any], seconds: float, quick: bool) -> str:
+def render(cfg: QualityConfig, result: dict[str, Any], env: dict[str, Any], seconds: float, quick: bool,
+           computed: int, total: int) -> str:
     protos = cfg.protocols()
     lines = [
         "# Quality benchmark: the learning rate each method chooses, against the oracle" + (" (QUICK)" if quick else ""),
         "",
-        common.env_line(env) + f" Full run (selection + training, {cfg.jobs} worker processes): {seconds / 60:.1f} min.",
+        common.env_line(env) + f" Wall time {seconds / 60:.1f} min with {cfg.jobs} worker processes, "
+        f"{computed} of {total} selections and training runs computed (the rest read from the cache).",
         "",
         "Regret = oracle mean test accuracy minus the method's, in accuracy points (lower is better; negative means "
         "the method beat the oracle on test). The oracle is the best of a "
@@ -613,10 +624,11 @@ def run(cfg: QualityConfig, *, quick: bool, out_dir: Path, cache_root: Path, pro
     seconds = time.perf_counter() - t0
     result = analyse(cfg, data)
     env = common.environment()
-    markdown = render(cfg, result, env, seconds, quick)
+    computed, total = data.total - data.cached, data.total
+    markdown = render(cfg, result, env, seconds, quick, computed, total)
     payload = {
         "benchmark": "quality", "quick": quick, "config": dataclasses.asdict(cfg), "environment": env,
-        "seconds": seconds, "select_available": has_select(), **result,
+        "seconds": seconds, "computed": computed, "total": total, "select_available": has_select(), **result,
         "raw": {"runs": [v for v in data.runs.values()], "selections": [v for v in data.selections.values()]},
     }
     common.write_result("quality", markdown, payload, out_dir)

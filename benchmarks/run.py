@@ -46,7 +46,8 @@ def readme_section(q: dict | None, s: dict | None) -> str:
         payload = q["payload"]
         n_grid = len(payload["tasks"][0]["grid"]) if payload["tasks"] else 0
         parts += ["### Learning-rate quality (regret against a grid-search oracle)", "",
-                  common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min.", "",
+                  common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min "
+                  f"({payload.get('computed', '?')} of {payload.get('total', '?')} items computed, the rest cached).", "",
                   f"{len(payload['tasks'])} tasks (digits and a 10k-image MNIST subset; SimpleCNN; SGD, SGD+momentum "
                   "with cosine, Adam, RMSprop), "
                   f"oracle = best of {n_grid} log-spaced LRs by mean validation accuracy. Regret in test "
@@ -88,12 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-select", action="store_true", help="leave out lrscout.select")
     ap.add_argument("--fresh", action="store_true", help="ignore and clear the cache first")
     ap.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    ap.add_argument("--out", type=Path, help="where to write the result files (default benchmarks/results/)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     common.quiet()
 
     cache_root = common.CACHE_DIR / ("quick" if args.quick else "full")
-    out_dir = common.CACHE_DIR / "quick" / "results" if args.quick else common.RESULTS_DIR
+    out_dir = args.out or (common.CACHE_DIR / "quick" / "results" if args.quick else common.RESULTS_DIR)
     if args.fresh and cache_root.exists():
         shutil.rmtree(cache_root)
 
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         _log("quality benchmark ...")
         q = quality.run(qcfg, quick=args.quick, out_dir=out_dir, cache_root=cache_root, progress=_log)
         _log(q["markdown"].split("## Tasks")[0])
-    if not args.quick and not args.no_readme and args.only is None:
+    if not args.quick and not args.no_readme and args.only is None and args.out is None:
         update_readme(readme_section(q, s))
         _log("README.md benchmark section updated")
     _log(f"results in {out_dir}; total {(time.perf_counter() - t0) / 60:.1f} min")

@@ -92,7 +92,7 @@ def _adapter(tool: str) -> Callable[..., Any]:
 def _warm_up(task: Any, setup: Any, sweep: Any) -> None:
     """Run every tool once, briefly and unmeasured: first calls pay for lazy imports and
     torch's one-time initialisation, which are no part of a range test's cost."""
-    short = dataclasses.replace(sweep, num_iter=min(3, sweep.num_iter))
+    short = dataclasses.replace(sweep, num_iter=min(5, sweep.num_iter))  # lrscout needs >= 5
     for tool in TOOLS:
         _adapter(tool)(task.build_model(task.splits().info, seed=0), setup, short)
 
