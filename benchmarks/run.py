@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -65,7 +66,7 @@ def readme_section(q: dict | None, s: dict | None) -> str:
         parts += ["### Range-test speed (same sweep, same steps, interleaved)", "",
                   common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min.", "",
                   "Details: [benchmarks/results/speed.md](benchmarks/results/speed.md).", "",
-                  speed.table(payload["rows"]), ""]
+                  speed.table(payload["rows"]), "", speed.verdict(payload["rows"]), ""]
     parts.append(README_END)
     return "\n".join(parts)
 
@@ -89,10 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-select", action="store_true", help="leave out lrscout.select")
     ap.add_argument("--fresh", action="store_true", help="ignore and clear the cache first")
     ap.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    ap.add_argument("--readme-only", action="store_true",
+                    help="rebuild the README section from benchmarks/results/*.json without running anything")
     ap.add_argument("--out", type=Path, help="where to write the result files (default benchmarks/results/)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     common.quiet()
+
+    if args.readme_only:
+        loaded = {n: json.loads((common.RESULTS_DIR / f"{n}.json").read_text()) for n in ("quality", "speed")}
+        update_readme(readme_section({"payload": loaded["quality"]}, {"payload": loaded["speed"]}))
+        _log("README.md benchmark section rebuilt from benchmarks/results/")
+        return 0
 
     cache_root = common.CACHE_DIR / ("quick" if args.quick else "full")
     out_dir = args.out or (common.CACHE_DIR / "quick" / "results" if args.quick else common.RESULTS_DIR)

@@ -214,6 +214,8 @@ def render(cfg: SpeedConfig, rows: list[dict[str, Any]], env: dict[str, Any], se
         "level before the call, one fresh process per configuration, minus the bare loop's.",
         "",
         table(rows),
+        "",
+        verdict(rows),
     ]
     return "\n".join(lines)
 
@@ -242,3 +244,18 @@ def run(cfg: SpeedConfig, *, quick: bool, out_dir: Path, progress: Callable[[str
 
 def lrscout_overhead(rows: list[dict[str, Any]]) -> dict[str, float]:
     return {r["case"]: r["overhead_pct"] for r in rows if r["tool"] == "lrscout" and math.isfinite(r["overhead_pct"])}
+
+
+def verdict(rows: list[dict[str, Any]], target_pct: float = 5.0) -> str:
+    """One sentence per case: lrscout's overhead against the target and each competitor."""
+    out = []
+    for case in dict.fromkeys(r["case"] for r in rows):
+        by_tool = {r["tool"]: r for r in rows if r["case"] == case}
+        ours = by_tool.get("lrscout")
+        if ours is None:
+            continue
+        lower = [t for t, r in by_tool.items() if t not in ("lrscout", "bare loop") and r["overhead_pct"] < ours["overhead_pct"]]
+        status = "within" if ours["overhead_pct"] <= target_pct else "OVER"
+        beaten = f"; lower: {', '.join(lower)}" if lower else "; lower than every competitor"
+        out.append(f"{case}: lrscout {ours['overhead_pct']:+.1f}% ({status} the {target_pct:.0f}% target{beaten})")
+    return "lrscout range-test overhead over the bare loop (median): " + "; ".join(out) + "."
