@@ -240,6 +240,19 @@ def _run_plan(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan:
     return rungs
 
 
+def _safe_fallback(earlier: list[list[TrialResult]], below: float) -> TrialResult | None:
+    """The best healthy earlier-rung trial at an LR below every collapsed finalist.
+
+    A finalist that trained well on the short run and collapsed on the full one says
+    the protocol is unstable at that LR; a lower LR that trained healthily is the safe
+    choice, even though its score comes from a shorter run.
+    """
+    pool = [t for results in earlier for t in results if not t.collapsed and t.spec.lr < below]
+    if not pool:
+        return None
+    return pool[rank([_outcome(t) for t in pool])[0]]
+
+
 def _assemble(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan: Plan,
               rungs: list[list[TrialResult]], find: FindResult, overhead: float, settings: dict[str, Any],
               seconds: float) -> SelectResult:
@@ -254,7 +267,16 @@ def _assemble(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan:
         notes.append("every candidate collapsed in the short runs: no LR reached the full protocol; "
                      "the choice is the least bad short run (check the range test)")
     elif chosen.collapsed:
-        notes.append("every finalist collapsed on the full protocol; the choice is unreliable")
+        fallback = _safe_fallback(rungs[:-1], min(t.spec.lr for t in top))
+        if fallback is None:
+            notes.append("every finalist collapsed on the full protocol; the choice is unreliable")
+        else:
+            notes.append(
+                f"every finalist collapsed on the full protocol; chose {fallback.spec.lr:.3g}, the best "
+                f"candidate below them that trained healthily ({fallback.spec.epochs} epochs): the "
+                "full protocol is unstable near the finalists' LRs"
+            )
+            chosen = fallback
     candidates = tuple(
         Candidate(lr=ladder[c], score=t.val_acc, val_loss=t.val_loss, epochs_run=t.spec.epochs, rung=t.spec.rung,
                   collapsed=t.collapsed, note=t.note)
