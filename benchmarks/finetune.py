@@ -7,7 +7,7 @@ Protocol (``FinetuneConfig``):
   to 20x20, centred in 28x28), random rotation / scale / shift, Adam one-cycle 3e-3, 20
   epochs; one checkpoint, saved as a plain state dict.
 * **Target**: MNIST, seeded subsets of the training files (1,000 images with Adam and with
-  SGD + momentum, 5 seeds; 4,000 images with Adam, 3 seeds; 85 % train, 15 % validation),
+  SGD + momentum, 8 seeds; 4,000 images with Adam, 3 seeds; 85 % train, 15 % validation),
   3 epochs with a one-cycle schedule, batch 64, tested on the full official test set
   (10,000 images, normalised like the subset).
 * **Arms**, each a complete ``lrscout.finetune`` run (range test, successive halving over
@@ -57,8 +57,8 @@ class FinetuneConfig:
     #: seeds (its test accuracies spread more) and the ablations; Adam and SGD + momentum
     #: because per-parameter step sizes (Adam) blur what per-group LRs do.
     settings: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
-        ("adam", 1000, 5, ("scratch", "one_lr", "one_lr_grid", "discriminative", "ratio_sweep", "freeze")),
-        ("sgdm", 1000, 5, ("scratch", "one_lr", "one_lr_grid", "discriminative")),
+        ("adam", 1000, 8, ("scratch", "one_lr", "one_lr_grid", "discriminative", "ratio_sweep", "freeze")),
+        ("sgdm", 1000, 8, ("scratch", "one_lr", "one_lr_grid", "discriminative")),
         ("adam", 4000, 3, ("scratch", "one_lr", "one_lr_grid", "discriminative")),
     )
 
@@ -232,9 +232,73 @@ def summarise(rows: list[dict[str, Any]], optimizer: str, limit: int, arms: tupl
     ])
 
 
+QUICK = FinetuneConfig(pretrain_epochs=5, settings=(("adam", 400, 2, ("scratch", "one_lr", "discriminative")),))
+
+
+def run(cfg: FinetuneConfig, *, jobs: int = 2, name: str = "finetune", out_dir: Path | None = None,
+        progress: Any = print) -> dict[str, Any]:
+    """Pretrain once, run every (setting, seed, arm), write ``<name>.md`` / ``.json``."""
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    weights = WORK_DIR / "digits_simplecnn.pt"
+    pre = pretrain(cfg.pretrain_epochs, weights)
+    progress(f"pretrained on digits in {pre['seconds']:.1f}s (train acc {pre['digits_train_acc']:.3f})")
+    cfg_json = dataclasses.asdict(cfg)
+    jobs_list = [(opt, limit, arm, seed) for opt, limit, seeds, arms in cfg.settings
+                 for seed in range(seeds) for arm in arms]
+    rows: list[dict[str, Any]] = []
+    with pool(jobs) as ex:
+        futures = [ex.submit(run_arm, *job, cfg_json, str(weights)) for job in jobs_list]
+        for fut in futures:
+            row = fut.result()
+            rows.append(row)
+            progress(f"{row['optimizer']:>5} {row['limit']:>5} {row['arm']:>15} seed {row['seed']}: "
+                     f"test {row['test_acc']:.4f}  head {row['head_lr']:.3g} x{row['ratio']:g}  {row['seconds']:.1f}s")
+    seconds = time.perf_counter() - t0
+    env = environment()
+    intro = (
+        "# Fine-tuning: digits-pretrained SimpleCNN -> MNIST\n\n"
+        "SimpleCNN pretrained on scikit-learn's digits (MNIST-style: 20x20 in 28x28, augmented), fine-tuned on a "
+        "seeded MNIST subset; test accuracy on the 10,000 official test images, which chose nothing. Every arm "
+        "except the ablation is a complete `lrscout.finetune` run (range test, successive halving over its "
+        "candidates, the winner's full-length run), all at equal epochs. Discriminative arms choose among "
+        "backbone ratios 0.1 / 0.3 / 1 x up to six head LRs (select's ladder)."
+    )
+    sections = [summarise(rows, opt, limit, arms, cfg) for opt, limit, _, arms in cfg.settings]
+    markdown = "\n\n".join([intro, *sections, env_line(env) + f" Wall time {seconds:.0f} s."])
+    payload = {"benchmark": "finetune", "config": cfg_json, "pretraining": pre, "environment": env,
+               "seconds": seconds, "rows": rows}
+    md, js = write_result(name, markdown, payload, *(() if out_dir is None else (out_dir,)))
+    progress(f"wrote {md} and {js}")
+    return {"markdown": markdown, "payload": payload}
+
+
+def readme_table(payload: dict[str, Any]) -> str:
+    """One row per setting: mean test accuracy of the main arms and the paired gains."""
+    rows = payload["rows"]
+    table = []
+    for opt, limit, _, _ in payload["config"]["settings"]:
+        acc: dict[str, dict[int, float]] = {}
+        for r in rows:
+            if (r["optimizer"], r["limit"]) == (opt, limit):
+                acc.setdefault(r["arm"], {})[r["seed"]] = 100 * r["test_acc"]
+        if not {"scratch", "one_lr", "discriminative"} <= set(acc):
+            continue
+
+        def gain(a: str, b: str) -> str:
+            d = [acc[a][s] - acc[b][s] for s in sorted(set(acc[a]) & set(acc[b]))]
+            return f"{mean(d):+.2f} ± {std(d):.2f} ({sum(x > 0 for x in d)}/{len(d)})"
+
+        table.append([f"{opt}, {limit} images, {len(acc['scratch'])} seeds",
+                      *(f"{mean(acc[a].values()):.2f}" for a in ("scratch", "one_lr", "discriminative")),
+                      gain("one_lr", "scratch"), gain("discriminative", "one_lr")])
+    return md_table(["setting", "scratch %", "finetune, one LR %", "finetune, discriminative %",
+                     "one LR − scratch (wins)", "discriminative − one LR (wins)"], table)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per setting (default: 5 small, 3 large)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per setting (default: 8 small, 3 large)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--name", default="finetune", help="results/<name>.md and .json")
     parser.add_argument("--setting", action="append", default=None, metavar="OPT:LIMIT:SEEDS:ARM,ARM",
@@ -252,36 +316,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg = dataclasses.replace(cfg, settings=tuple(settings))
     if args.seeds is not None:
         cfg = dataclasses.replace(cfg, settings=tuple((o, lim, args.seeds, arms) for o, lim, _, arms in cfg.settings))
-    torch.set_num_threads(1)
-    t0 = time.perf_counter()
-    weights = WORK_DIR / "digits_simplecnn.pt"
-    pre = pretrain(cfg.pretrain_epochs, weights)
-    print(f"pretrained on digits in {pre['seconds']:.1f}s (train acc {pre['digits_train_acc']:.3f})", flush=True)
-    cfg_json = dataclasses.asdict(cfg)
-    jobs = [(opt, limit, arm, seed) for opt, limit, seeds, arms in cfg.settings for seed in range(seeds) for arm in arms]
-    rows: list[dict[str, Any]] = []
-    with pool(args.jobs) as ex:
-        futures = [ex.submit(run_arm, *job, cfg_json, str(weights)) for job in jobs]
-        for fut in futures:
-            row = fut.result()
-            rows.append(row)
-            print(f"{row['optimizer']:>5} {row['limit']:>5} {row['arm']:>15} seed {row['seed']}: test {row['test_acc']:.4f}  "
-                  f"head {row['head_lr']:.3g} x{row['ratio']:g}  {row['seconds']:.1f}s", flush=True)
-    env = environment()
-    intro = (
-        "# Fine-tuning: digits-pretrained SimpleCNN -> MNIST\n\n"
-        "SimpleCNN pretrained on scikit-learn's digits (MNIST-style: 20x20 in 28x28, augmented), fine-tuned on a "
-        "seeded MNIST subset; test accuracy on the 10,000 official test images, which chose nothing. Every arm "
-        "except the ablation is a complete `lrscout.finetune` run (range test, successive halving over its "
-        "candidates, the winner's full-length run), all at equal epochs. Discriminative arms choose among "
-        "backbone ratios 0.1 / 0.3 / 1 x up to six head LRs (select's ladder)."
-    )
-    sections = [summarise(rows, opt, limit, arms, cfg) for opt, limit, _, arms in cfg.settings]
-    markdown = "\n\n".join([intro, *sections, env_line(env) + f" Wall time {time.perf_counter() - t0:.0f} s."])
-    md, js = write_result(args.name, markdown, {"config": cfg_json, "pretraining": pre, "environment": env,
-                                                "rows": rows})
-    print(markdown)
-    print(f"wrote {md} and {js}")
+    result = run(cfg, jobs=args.jobs, name=args.name)
+    print(result["markdown"])
 
 
 if __name__ == "__main__":

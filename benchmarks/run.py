@@ -1,14 +1,15 @@
 """Run lrscout's benchmarks: ``python benchmarks/run.py`` (or ``make bench``).
 
-    python benchmarks/run.py                   both benchmarks, full settings (~30-40 min on 2 cores)
+    python benchmarks/run.py                   all three, full settings (~25-45 min on 2 cores)
     python benchmarks/run.py --quick           a few minutes: tiny settings, results under benchmarks/cache/
-    python benchmarks/run.py --only speed      one of them
-    python benchmarks/run.py --seeds 2         fewer seeds per task (digits and MNIST alike)
+    python benchmarks/run.py --only speed      one of them (speed, quality, finetune)
+    python benchmarks/run.py --seeds 2         fewer seeds per task or setting
 
-Writes ``benchmarks/results/{quality,speed}.{md,json}`` and, for a full run of both, the
-summary tables into README.md between ``<!-- bench:start -->`` and ``<!-- bench:end -->``.
-Finished training runs and finder results are cached in ``benchmarks/cache/`` (delete it,
-or pass ``--fresh``, to start from scratch).
+Writes ``benchmarks/results/{quality,speed,finetune}.{md,json}`` and, for a full run of all
+three, the summary tables into README.md between ``<!-- bench:start -->`` and
+``<!-- bench:end -->``. Finished quality runs and finder results are cached in
+``benchmarks/cache/`` (delete it, or pass ``--fresh``, to start from scratch); the
+fine-tuning benchmark reruns in ~4 minutes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # each process is single-threaded
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+import finetune  # noqa: E402
 import quality  # noqa: E402
 import speed  # noqa: E402
 
@@ -38,7 +40,7 @@ def _log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def readme_section(q: dict | None, s: dict | None) -> str:
+def readme_section(q: dict | None, s: dict | None, f: dict | None = None) -> str:
     """The README block: summary tables with date and machine, links to the full results."""
     parts = [README_START, "## Benchmarks", ""]
     parts += ["Reproduce with `make bench` (installs the `bench` extra, runs `python benchmarks/run.py`; "
@@ -67,6 +69,14 @@ def readme_section(q: dict | None, s: dict | None) -> str:
                   common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min.", "",
                   "Details: [benchmarks/results/speed.md](benchmarks/results/speed.md).", "",
                   speed.table(payload["rows"]), "", speed.verdict(payload["rows"]), ""]
+    if f is not None:
+        payload = f["payload"]
+        parts += ["### Fine-tuning (digits-pretrained SimpleCNN -> MNIST subsets)", "",
+                  common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min.", "",
+                  "Each cell is a complete `lrscout.finetune` run (range test, halving, the winner's run), 3 epochs "
+                  "one-cycle, test accuracy on the 10,000 official test images; gains are paired by seed. "
+                  "Details and ablations: [benchmarks/results/finetune.md](benchmarks/results/finetune.md).", "",
+                  finetune.readme_table(payload), ""]
     parts.append(README_END)
     return "\n".join(parts)
 
@@ -84,7 +94,7 @@ def update_readme(block: str, readme: Path = common.REPO_DIR / "README.md") -> N
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny settings; results go to benchmarks/cache/quick/")
-    ap.add_argument("--only", choices=("speed", "quality"), help="run one benchmark")
+    ap.add_argument("--only", choices=("speed", "quality", "finetune"), help="run one benchmark")
     ap.add_argument("--seeds", type=int, help="seeds per task (default 3)")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes for the quality runs (default 2)")
     ap.add_argument("--no-select", action="store_true", help="leave out lrscout.select")
@@ -98,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     common.quiet()
 
     if args.readme_only:
-        loaded = {n: json.loads((common.RESULTS_DIR / f"{n}.json").read_text()) for n in ("quality", "speed")}
-        update_readme(readme_section({"payload": loaded["quality"]}, {"payload": loaded["speed"]}))
+        loaded = {n: json.loads((common.RESULTS_DIR / f"{n}.json").read_text()) for n in ("quality", "speed", "finetune")}
+        update_readme(readme_section({"payload": loaded["quality"]}, {"payload": loaded["speed"]},
+                                     {"payload": loaded["finetune"]}))
         _log("README.md benchmark section rebuilt from benchmarks/results/")
         return 0
 
@@ -126,8 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         _log("quality benchmark ...")
         q = quality.run(qcfg, quick=args.quick, out_dir=out_dir, cache_root=cache_root, progress=_log)
         _log(q["markdown"].split("## Tasks")[0])
+    f = None
+    if args.only in (None, "finetune"):
+        _log("fine-tuning benchmark ...")
+        fcfg = finetune.QUICK if args.quick else finetune.FinetuneConfig()
+        if args.seeds:
+            fcfg = dataclasses.replace(fcfg, settings=tuple((o, n, args.seeds, arms) for o, n, _, arms in fcfg.settings))
+        f = finetune.run(fcfg, jobs=args.jobs, out_dir=out_dir, progress=_log)
     if not args.quick and not args.no_readme and args.only is None and args.out is None:
-        update_readme(readme_section(q, s))
+        update_readme(readme_section(q, s, f))
         _log("README.md benchmark section updated")
     _log(f"results in {out_dir}; total {(time.perf_counter() - t0) / 60:.1f} min")
     return 0

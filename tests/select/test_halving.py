@@ -87,3 +87,27 @@ def test_promote_never_advances_collapsed_trials() -> None:
     assert promote([Outcome(1.0, 0.1, None, collapsed=True)], 1) == []
     with pytest.raises(ConfigError):
         promote(outcomes, -1)
+
+
+def test_rank_sum_needs_both_accuracy_and_loss() -> None:
+    """On a small validation set a one-image accuracy lead is noise: the trial second on
+    accuracy but first on loss beats one first on accuracy and last on loss."""
+    outcomes = [
+        Outcome(0.01, 0.920, 0.40),  # acc rank 1, loss rank 3 -> 4
+        Outcome(0.02, 0.913, 0.25),  # acc rank 2, loss rank 1 -> 3
+        Outcome(0.03, 0.900, 0.30),  # acc rank 3, loss rank 2 -> 5
+        Outcome(0.04, 0.990, 0.10, collapsed=True),
+    ]
+    assert promote(outcomes, 4) == [0, 1, 2]  # by accuracy
+    assert promote(outcomes, 4, by="rank_sum") == [1, 0, 2]
+    assert promote(outcomes, 1, by="rank_sum") == [1]
+
+
+def test_rank_sum_ties_go_to_the_lower_loss_then_lower_lr() -> None:
+    split = [Outcome(0.1, 0.95, 0.30), Outcome(0.2, 0.94, 0.20)]  # the two metrics disagree
+    assert promote(split, 2, by="rank_sum") == [1, 0]
+    same = [Outcome(0.2, 0.94, 0.20), Outcome(0.1, 0.94, 0.20)]  # identical scores: safer LR
+    assert promote(same, 2, by="rank_sum") == [1, 0]
+    assert promote([Outcome(0.1, 0.9, None), Outcome(0.2, 0.8, 0.5)], 2, by="rank_sum") == [1, 0]
+    with pytest.raises(ConfigError, match="unknown ranking"):
+        promote(split, 1, by="loss")

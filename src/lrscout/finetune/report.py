@@ -108,7 +108,8 @@ def render_finetune(result: FinetuneResult) -> str:
                 "every group. Framed: the choice, made on the last rung."),
         trials,
         "<p>Successive halving: short runs train the schedule compressed into their epochs; a third of each "
-        "rung goes on. Ranking: healthy runs first, then validation accuracy, validation loss, lower head LR. "
+        "rung goes on. Ranking: healthy runs first, then the sum of each run's validation-accuracy rank and "
+        "validation-loss rank (ties: lower loss, then lower head LR). "
         "The test split chose nothing.</p>",
     ]
     if result.find is not None:
