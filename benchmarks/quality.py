@@ -195,10 +195,15 @@ def train_run(protocol: Protocol, seed: int, lr: float | None, lr_free: str | No
 FINDER_ROWS: dict[str, tuple[str, ...]] = {
     "lrscout-find": ("lrscout-find",),
     "lrscout-select": ("lrscout-select",),
+    "lrscout-select@3.5": ("lrscout-select@3.5",),
     "fastai": ("fastai-valley", "fastai-steep", "fastai-minimum", "fastai-slide"),
     "torch-lr-finder": ("torch-lr-finder",),
     "lightning": ("lightning",),
 }
+
+#: lrscout.select rows -> their budget in training runs (None: select's default). The
+#: second row shows what a larger budget buys.
+SELECT_BUDGETS: dict[str, float | None] = {"lrscout-select": None, "lrscout-select@3.5": 3.5}
 
 _warm = False
 
@@ -222,13 +227,14 @@ def _warm_up(task: Any, splits: Any) -> None:
     _warm = True
 
 
-def _run_select(protocol: Protocol, seed: int) -> tuple[float | None, dict[str, Any]]:
-    """``lrscout.select`` on the task with its defaults (budget, candidates), one process:
-    its chosen LR, and its own count of what it cost in training runs of the protocol."""
+def _run_select(protocol: Protocol, seed: int, budget: float | None = None) -> tuple[float | None, dict[str, Any]]:
+    """``lrscout.select`` on the task with its defaults (candidates; budget unless given), one
+    process: its chosen LR, and its own count of what it cost in training runs of the protocol."""
     import lrscout
 
     task = protocol.task(seed)
-    result = lrscout.select(task, epochs=protocol.epochs, schedule=protocol.schedule)
+    kwargs = {} if budget is None else {"budget": budget}
+    result = lrscout.select(task, epochs=protocol.epochs, schedule=protocol.schedule, **kwargs)
     extra = {"runs": float(result.cost_runs), "score": float(result.score),
              "candidates": [float(c.lr) for c in result.candidates], "find_lr": float(result.find.lr),
              "notes": list(result.notes)}
@@ -250,11 +256,11 @@ def select_run(protocol: Protocol, seed: int, finder: str, cache_key: dict[str, 
     error = None
     extra: dict[str, Any] = {}
     try:
-        if finder == "lrscout-select":
+        if finder in SELECT_BUDGETS:
             t0 = time.perf_counter()
-            lr, extra = _run_select(protocol, seed)
+            lr, extra = _run_select(protocol, seed, SELECT_BUDGETS[finder])
             seconds, steps = time.perf_counter() - t0, None
-            suggestions: dict[str, float | None] = {"lrscout-select": lr}
+            suggestions: dict[str, float | None] = {finder: lr}
         else:
             adapter = FINDERS["lrscout" if finder == "lrscout-find" else finder]
             model = task.build_model(splits.info, seed=seed)
@@ -307,13 +313,13 @@ def collect(cfg: QualityConfig, cache_root: Path, progress: Callable[[str], None
     train_hash = code_hash(TRAIN_CODE)
     lrscout_hash = code_hash(LRSCOUT_CODE)
     finder_version = {
-        "lrscout-find": lrscout_hash, "lrscout-select": lrscout_hash,
+        "lrscout-find": lrscout_hash, **{name: lrscout_hash for name in SELECT_BUDGETS},
         "fastai": md.version("fastai"), "torch-lr-finder": md.version("torch-lr-finder"),
         "lightning": md.version("pytorch-lightning"),
     }
     finders = ["lrscout-find", "fastai", "torch-lr-finder", "lightning"]
     if cfg.select and has_select():
-        finders.insert(1, "lrscout-select")
+        finders[1:1] = list(SELECT_BUDGETS)
     protocols = cfg.protocols()
     grid = cfg.grid()
     out = Collected()

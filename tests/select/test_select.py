@@ -12,6 +12,7 @@ import pytest
 from lrscout.errors import ConfigError
 from lrscout.select import SelectResult, TrialResult, select
 from lrscout.select.halving import Outcome, rank
+from lrscout.select.candidates import top_of_ladder
 from lrscout.select.selection import candidates_for, find_cost_steps
 
 from .conftest import KWARGS, TASK
@@ -35,7 +36,7 @@ def test_choice_is_the_best_finalist_and_the_books_add_up(small_select: SelectRe
     r = small_select
     plan = r.plan
     assert [(g.epochs, g.size) for g in plan.rungs] == [(2, 4), (4, 2)]
-    assert [c.lr for c in r.candidates] == pytest.approx(candidates_for(r.find, max_count=4))
+    assert [c.lr for c in r.candidates] == pytest.approx(top_of_ladder(candidates_for(r.find), 4))
     finalists = [t for t in r.trials if t.spec.epochs == 4]
     assert len(finalists) == 2 and all(t.spec.parent == f"r0-c{t.spec.candidate}" for t in finalists)
     best = finalists[rank([_outcome(t) for t in finalists])[0]]
@@ -95,7 +96,8 @@ def test_a_killed_selection_resumes_without_rerunning_finished_trials(small_sele
     ran.clear()
     with pytest.raises(Killed):  # killed again in rung 1, after the first finalist
         select(TASK, **KWARGS, out_dir=tmp_path, on_trial=die_after(2))
-    assert ran[0] == "r0-c3" and ran[1].startswith("r1-")
+    assert ran[0] == [t.spec.trial_id for t in small_select.trials if t.spec.rung == 0][-1]
+    assert ran[1].startswith("r1-")
     ran.clear()
     resumed = select(TASK, **KWARGS, out_dir=tmp_path, on_trial=lambda t: ran.append(t.spec.trial_id))
     assert len(ran) == 1 and ran[0].startswith("r1-")  # only the missing finalist ran
@@ -153,3 +155,25 @@ def test_trials_run_on_a_fixed_thread_count_whatever_the_caller_uses(small_selec
     assert comparable(again) == comparable(small_select)
     with pytest.raises(ConfigError, match="threads"):
         select(TASK, **KWARGS, threads=0)
+
+
+def test_collapsing_short_runs_send_the_search_down_the_ladder(small_select: SelectResult) -> None:
+    """A range test read a decade too high: the budget's top candidates all collapse, so
+    rung 0 goes on down the ladder until it has as many healthy runs as the finalists."""
+    f = small_select.find
+    high = dataclasses.replace(
+        f, lr=f.lr * 10, interval=(f.interval[0] * 10, f.interval[1] * 10),
+        onset=None if f.onset is None else f.onset * 10,
+        suggestions={k: (None if v is None else v * 10) for k, v in f.suggestions.items()},
+        history_lr=[x * 10 for x in f.history_lr],
+    )
+    ladder = candidates_for(high)
+    r = select(TASK, **KWARGS, find_result=high)
+    rung0 = [t for t in r.trials if t.spec.rung == 0]
+    planned = top_of_ladder(ladder, r.plan.rungs[0].size)
+    assert [t.spec.lr for t in rung0][-len(planned):] == pytest.approx(planned)
+    assert len(rung0) > len(planned)  # candidates were added from below
+    assert sum(not t.collapsed for t in rung0) == r.plan.rungs[1].size  # and no more than needed
+    assert not rung0[0].collapsed  # the descent stopped at the run that made up the number
+    assert r.lr in {t.spec.lr for t in rung0 if not t.collapsed}
+    assert r.cost_runs > r.plan.cost_runs + r.config["find_cost_runs"] - 1e-9

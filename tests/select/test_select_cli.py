@@ -13,7 +13,7 @@ SMALL = ["--limit", "300", "--batch-size", "32", "--epochs", "4", "--num-iter", 
 def test_select_cli_prints_the_choice_and_writes_json_and_report(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, out, err = run_cli("select", *SMALL, "--out", str(tmp_path))
     assert code == 0, err
-    assert "chosen LR" in out and "cost:" in out and "trial r0-c0" in err
+    assert "chosen LR" in out and "cost:" in out and "trial r0-c" in err
     data = json.loads((tmp_path / "select.json").read_text())
     assert {"lr", "score", "candidates", "schedule", "cost_runs"} <= set(data)
     assert f"{data['lr']:.4g}" in out

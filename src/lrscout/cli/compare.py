@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ..select import CompareResult, compare
+from ..select.selection import DEFAULT_BUDGET
 from .common import (BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
                      SeedOpt, make_task, out, print_json)
 from .select import BackendOpt, BudgetOpt, EpochsOpt, NumIterOpt, RayAddressOpt, ThreadsOpt, WorkersOpt, report_trial
@@ -34,7 +35,7 @@ def compare_cmd(
     dataset: DatasetOpt = "digits",
     model: ModelOpt = "simplecnn",
     epochs: EpochsOpt = 10,
-    budget: BudgetOpt = 3.5,
+    budget: BudgetOpt = DEFAULT_BUDGET,
     backend: BackendOpt = "local",
     workers: WorkersOpt = 1,
     ray_address: RayAddressOpt = None,

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from ..select import SelectResult, TrialResult, select
+from ..select.selection import DEFAULT_BUDGET
 from .common import (BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
                      OptimizerOpt, SeedOpt, err, make_task, out, print_json)
 
@@ -73,7 +74,7 @@ def select_cmd(
     optimizer: OptimizerOpt = "sgd",
     schedule: ScheduleOpt = "constant",
     epochs: EpochsOpt = 10,
-    budget: BudgetOpt = 3.5,
+    budget: BudgetOpt = DEFAULT_BUDGET,
     backend: BackendOpt = "local",
     workers: WorkersOpt = 1,
     ray_address: RayAddressOpt = None,

@@ -35,7 +35,8 @@ from ..schedules import get_schedule, schedule_for
 from ..task import Task
 from .halving import rank
 from .results import CompareEntry, CompareResult
-from .selection import THREADS, OnTrial, _backend, find_cost_steps, run_trials, select, steps_per_epoch
+from .selection import (DEFAULT_BUDGET, THREADS, OnTrial, _backend, find_cost_steps, run_trials, select,
+                        steps_per_epoch)
 from .store import RunDir
 from .trial import TrialSpec, torch_threads
 
@@ -102,7 +103,7 @@ def compare(
     schedules: str | Sequence[str] = ("constant",),
     lr_free: bool = False,
     epochs: int = 10,
-    budget: float = 3.5,
+    budget: float = DEFAULT_BUDGET,
     backend: str | Backend = "local",
     workers: int = 1,
     ray_address: str | None = None,
