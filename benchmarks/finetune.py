@@ -86,19 +86,8 @@ def digits_mnist_style() -> tuple[torch.Tensor, torch.Tensor]:
     return nn.functional.pad(x, (4, 4, 4, 4)), torch.tensor(bunch.target)
 
 
-def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Random rotation (±15°), scale (±20 %), shift (±15 % of the frame)."""
-    n = len(x)
-    angle = (torch.rand(n, generator=g) - 0.5) * math.radians(30)
-    scale = 1 + (torch.rand(n, generator=g) - 0.5) * 0.4
-    shift = (torch.rand(n, 2, generator=g) - 0.5) * 0.3
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    return nn.functional.grid_sample(x, grid, align_corners=False)
-
-
 def pretrain(epochs: int, path: Path) -> dict[str, Any]:
+    from lrscout.data import random_affine
     from lrscout.models import SimpleCNN
     from lrscout.task import seed_everything
 
@@ -115,7 +104,7 @@ def pretrain(epochs: int, path: Path) -> dict[str, Any]:
         for i in range(0, len(y), 64):
             idx = perm[i : i + 64]
             opt.zero_grad()
-            nn.functional.cross_entropy(model(augment(x[idx], g)), y[idx]).backward()
+            nn.functional.cross_entropy(model(random_affine(x[idx], g)), y[idx]).backward()
             opt.step()
             sched.step()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -106,3 +106,42 @@ def test_optimizer_registry_builds_each_classic() -> None:
         opt = build_optimizer(name, p)
         assert opt.param_groups[0]["lr"] == OPTIMIZERS[name].default_lr
     assert build_optimizer("sgdm", p, 0.3).param_groups[0]["momentum"] == 0.9
+
+
+def test_digits_mnist_draws_the_digits_in_a_20x20_box() -> None:
+    s = load_dataset("digits-mnist")
+    plain = load_dataset("digits")
+    assert s.info.image_size == (28, 28) and len(s.train) == len(plain.train)
+    assert torch.equal(s.train.tensors[1], plain.train.tensors[1])  # same images, same order
+    x = s.train.tensors[0]
+    border = torch.cat([x[..., :4, :].flatten(), x[..., -4:, :].flatten(), x[..., :, :4].flatten()])
+    assert float(border.max() - border.min()) == 0.0  # a blank 4-pixel frame, as in MNIST
+    assert float(border[0]) < float(x.mean())  # the background is the darkest value
+
+
+def test_random_affine_is_seeded_and_keeps_shapes() -> None:
+    from lrscout.data import random_affine
+
+    x = load_dataset("digits", limit=100).train.tensors[0][:16]
+    a = random_affine(x, torch.Generator().manual_seed(3))
+    b = random_affine(x, torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert not torch.allclose(a, x, atol=1e-3)
+    same = random_affine(x, torch.Generator().manual_seed(3), degrees=0.0, scale=0.0, shift=0.0)
+    assert torch.allclose(same, x, atol=1e-5)  # the identity transform resamples on the pixel grid
+
+
+def test_augmented_loader_keeps_batches_and_labels_and_repeats() -> None:
+    s = load_dataset("digits", limit=200)
+    plain = list(s.loader("train", 32, seed=1))
+    aug = list(s.loader("train", 32, seed=1, augment=True))
+    again = list(s.loader("train", 32, seed=1, augment=True))
+    assert [torch.equal(p[1], a[1]) for p, a in zip(plain, aug)] == [True] * len(plain)
+    assert all(not torch.allclose(p[0], a[0]) for p, a in zip(plain, aug))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(aug, again))
+    state = torch.get_rng_state()
+    list(s.loader("train", 32, seed=1))
+    after_plain = torch.get_rng_state()
+    torch.set_rng_state(state)
+    list(s.loader("train", 32, seed=1, augment=True))
+    assert torch.equal(after_plain, torch.get_rng_state())  # augmenting draws nothing from the global RNG

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,11 +54,14 @@ class DataSplits:
     val: TensorDataset
     test: TensorDataset | None
 
-    def loader(self, split: str, batch_size: int, *, seed: int = 0, shuffle: bool | None = None) -> DataLoader:
+    def loader(self, split: str, batch_size: int, *, seed: int = 0, shuffle: bool | None = None,
+               augment: bool = False) -> DataLoader:
         """A DataLoader that fetches whole batches by index (fast on in-memory tensors).
 
         Training batches are shuffled with a generator seeded by ``seed`` so that two
-        runs with the same seed see the same batches.
+        runs with the same seed see the same batches. ``augment`` passes each batch
+        through :func:`random_affine` with its own generator (seeded from ``seed``, so
+        augmented runs repeat too, and the global RNG is left alone).
         """
         if batch_size < 1:
             raise DataError(f"batch size must be >= 1, got {batch_size}")
@@ -71,7 +75,36 @@ class DataSplits:
         else:
             sampler = SequentialSampler(ds)
         batches = BatchSampler(sampler, batch_size=batch_size, drop_last=False)
+        if augment:
+            return DataLoader(ds, sampler=batches, batch_size=None, collate_fn=_Augment(seed))
         return DataLoader(ds, sampler=batches, batch_size=None)
+
+
+def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float = 15.0, scale: float = 0.2,
+                  shift: float = 0.15) -> torch.Tensor:
+    """Each image of a batch ``(N, C, H, W)`` rotated by up to ±``degrees``, scaled by up to
+    ±``scale`` and shifted by up to ±``shift`` of the frame (the classic digit augmentation;
+    zeros fill in, which is the background after normalisation only for zero-mean data:
+    apply it before normalising, or accept a faint border)."""
+    n = len(x)
+    angle = (torch.rand(n, generator=generator) - 0.5) * math.radians(2 * degrees)
+    factor = 1 + (torch.rand(n, generator=generator) - 0.5) * 2 * scale
+    offset = (torch.rand(n, 2, generator=generator) - 0.5) * 2 * shift
+    cos, sin = torch.cos(angle) / factor, torch.sin(angle) / factor
+    theta = torch.stack([torch.stack([cos, -sin, offset[:, 0]], 1), torch.stack([sin, cos, offset[:, 1]], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, align_corners=False)
+
+
+class _Augment:
+    """collate_fn for whole-batch loading: ``(x, y)`` -> ``(random_affine(x), y)``."""
+
+    def __init__(self, seed: int) -> None:
+        self.generator = torch.Generator().manual_seed(seed + 7919)
+
+    def __call__(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        return random_affine(x, self.generator), y
 
 
 def _data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
@@ -146,6 +179,18 @@ def _digits(data_dir: Path, download: bool) -> tuple[tuple[torch.Tensor, torch.T
     n_test = 297  # fixed held-out test slice, ~1/6 of the 1,797 images
     test_idx, train_idx = perm[:n_test], perm[n_test:]
     return (x[train_idx], y[train_idx]), (x[test_idx], y[test_idx])
+
+
+def _digits_mnist(data_dir: Path, download: bool) -> tuple:
+    """The same digits drawn the way MNIST was: scaled to 20x20 and centred in a 28x28
+    frame (``digits`` fills the frame). A backbone trained on these transfers to MNIST."""
+    (xtr, ytr), (xte, yte) = _digits(data_dir, download)
+
+    def redraw(x: torch.Tensor) -> torch.Tensor:
+        small = torch.nn.functional.interpolate(x, size=(20, 20), mode="bilinear", align_corners=False)
+        return torch.nn.functional.pad(small, (4, 4, 4, 4))
+
+    return (redraw(xtr), ytr), (redraw(xte), yte)
 
 
 def _torchvision_grey(cls_name: str) -> Callable[[Path, bool], tuple]:
@@ -251,6 +296,7 @@ def _cifar10(data_dir: Path, download: bool) -> tuple:
 #: name -> loader(data_dir, download) -> ((x_train, y_train), (x_test, y_test) | None)
 DATASETS: dict[str, Callable[[Path, bool], tuple]] = {
     "digits": _digits,
+    "digits-mnist": _digits_mnist,
     "mnist": _torchvision_grey("MNIST"),
     "fashion-mnist": _torchvision_grey("FashionMNIST"),
     "kmnist": _torchvision_grey("KMNIST"),
@@ -258,6 +304,10 @@ DATASETS: dict[str, Callable[[Path, bool], tuple]] = {
     "cifar10": _cifar10,
     "imagefolder": _imagefolder,
 }
+
+
+#: Datasets that ship with a package (scikit-learn): no data dir, never a download.
+BUNDLED = frozenset({"digits", "digits-mnist"})
 
 
 def load_dataset(
@@ -281,7 +331,7 @@ def load_dataset(
     if limit is not None and limit < 10:
         raise DataError(f"limit must be >= 10 images, got {limit}")
     root = _data_dir(data_dir)
-    if name != "digits" and not download and not root.exists():
+    if name not in BUNDLED and not download and not root.exists():
         raise DataError(f"data dir {root} does not exist (use --data-dir, or --download)")
     train, test = DATASETS[name](root, download)
     return _finish(name, train, test, val_fraction=val_fraction, seed=seed, limit=limit)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from .data import DataInfo, DataSplits, load_dataset
 from .errors import ConfigError
@@ -69,6 +70,7 @@ class Task:
     weight_decay: float = 0.0
     pretrained: bool = False  # published torchvision / timm weights (fine-tuning; downloads)
     weights: str | None = None  # a local checkpoint to fine-tune from
+    augment: bool = False  # random rotation / scale / shift of training batches (data.random_affine)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -81,6 +83,10 @@ class Task:
         """The data (cached per process: trials of one task share it). The split seed is
         fixed at 0 so every seed of a task is judged on the same validation images."""
         return _cached_splits(self.dataset, self.data_dir, self.download, 0, self.limit)
+
+    def train_loader(self) -> DataLoader:
+        """The training split in this task's batches and seeded order (augmented if asked)."""
+        return self.splits().loader("train", self.batch_size, seed=self.seed, augment=self.augment)
 
     @property
     def torch_device(self) -> torch.device:

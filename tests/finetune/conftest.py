@@ -42,20 +42,9 @@ def digits_mnist_style() -> tuple[torch.Tensor, torch.Tensor]:
     return nn.functional.pad(x, (4, 4, 4, 4)), torch.tensor(bunch.target)
 
 
-def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Random rotation (±15°), scale (±20 %) and shift (±15 % of the frame)."""
-    n = len(x)
-    angle = (torch.rand(n, generator=g) - 0.5) * math.radians(30)
-    scale = 1 + (torch.rand(n, generator=g) - 0.5) * 0.4
-    shift = (torch.rand(n, 2, generator=g) - 0.5) * 0.3
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    return nn.functional.grid_sample(x, grid, align_corners=False)
-
-
 def pretrain_digits(epochs: int = 20, seed: int = 0) -> nn.Module:
     """A SimpleCNN trained on augmented digits (Adam, one-cycle 3e-3): ~4 s on one core."""
+    from lrscout.data import random_affine
     from lrscout.models import SimpleCNN
     from lrscout.task import seed_everything
 
@@ -72,7 +61,7 @@ def pretrain_digits(epochs: int = 20, seed: int = 0) -> nn.Module:
         for i in range(0, len(y), 64):
             idx = perm[i : i + 64]
             opt.zero_grad()
-            nn.functional.cross_entropy(model(_augment(x[idx], g)), y[idx]).backward()
+            nn.functional.cross_entropy(model(random_affine(x[idx], g)), y[idx]).backward()
             opt.step()
             sched.step()
     return model

@@ -115,3 +115,11 @@ def test_diagnose_cli_bad_logs_exit_2_with_one_line(run_cli, tmp_path: Path, nam
     assert code == 2
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_train_cli_augment_on_digits_mnist(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run_cli("train", "--dataset", "digits-mnist", "--augment", *SMALL, "--lr", "0.003",
+                             "--optimizer", "adam", "--out", str(tmp_path))
+    assert code == 0, err
+    task = json.loads((tmp_path / "train.json").read_text())["task"]
+    assert task["augment"] is True and task["dataset"] == "digits-mnist"

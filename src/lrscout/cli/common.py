@@ -17,7 +17,8 @@ from ..task import Task
 out = Console()  # results
 err = Console(stderr=True)  # progress and messages
 
-DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="digits (built in), mnist, fashion-mnist, kmnist, usps, cifar10, imagefolder")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="digits, digits-mnist (built in), mnist, "
+                                          "fashion-mnist, kmnist, usps, cifar10, imagefolder")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="simplecnn, resnet18 or timm:NAME")]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", "-o", help="sgd, sgdm, nesterov, adam, adamw, rmsprop")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="batch size")]
@@ -30,10 +31,15 @@ OutOpt = Annotated[Path, typer.Option("--out", help="output directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the JSON result to stdout instead of a table")]
 
 
+AugmentOpt = Annotated[bool, typer.Option("--augment", help="random rotation / scale / shift of each "
+                                          "training batch (digits-style data)")]
+
+
 def make_task(dataset: str, model: str, optimizer: str, batch_size: int, seed: int, device: str | None,
-              data_dir: Path | None, download: bool, limit: int | None) -> Task:
+              data_dir: Path | None, download: bool, limit: int | None, augment: bool = False) -> Task:
     return Task(dataset=dataset, model=model, optimizer=optimizer, batch_size=batch_size, seed=seed,
-                device=device, data_dir=str(data_dir) if data_dir else None, download=download, limit=limit)
+                device=device, data_dir=str(data_dir) if data_dir else None, download=download, limit=limit,
+                augment=augment)
 
 
 @contextmanager

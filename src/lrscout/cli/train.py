@@ -15,7 +15,7 @@ from rich.table import Table
 from ..errors import ConfigError, DivergenceError
 from ..train import TrainResult, train
 from ..train.run import TrainProgress
-from .common import (DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt, OptimizerOpt,
+from .common import (AugmentOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt, OptimizerOpt,
                      SeedOpt, err, make_task, out, print_json)
 
 
@@ -104,12 +104,13 @@ def train_cmd(
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     limit: LimitOpt = None,
+    augment: AugmentOpt = False,
     out_dir: Annotated[Path, typer.Option("--out", help="run directory (metrics, checkpoints, plot)")] = Path(
         "runs/train"),
     as_json: JsonOpt = False,
 ) -> None:
     """Train from scratch; write metrics.csv, epochs.csv, train.json, train.png, last.pt, best.pt."""
-    task = make_task(dataset, model, optimizer, batch_size, seed, device, data_dir, download, limit)
+    task = make_task(dataset, model, optimizer, batch_size, seed, device, data_dir, download, limit, augment)
     params = parse_params(param or [])
     with train_progress(enabled=not as_json) as progress:
         result = train(task, lr, schedule, epochs, out_dir=out_dir, guard=not no_guard, guard_factor=guard_factor,

@@ -222,7 +222,7 @@ def find_task(task: Task, *, progress: Progress | None = None, **kwargs: Any) ->
     splits = task.splits()
     model = task.build_model(splits.info)
     optimizer = task.build_optimizer(model.parameters())
-    loader = splits.loader("train", task.batch_size, seed=task.seed)
+    loader = task.train_loader()
     result = find(model, loader, optimizer, progress=progress, **kwargs)
     config = {**result.config, "task": task.to_json()}
     return dataclasses.replace(result, config=config)

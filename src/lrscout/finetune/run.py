@@ -128,7 +128,7 @@ def finetune(
     if ratio_sweep and given_ratio is not None:
         raise ConfigError("the backbone-ratio sweep chooses the ratio: use it with backbone_ratio='select'")
     splits = task.splits()
-    steps_per_epoch = len(splits.loader("train", task.batch_size, seed=task.seed))
+    steps_per_epoch = len(task.train_loader())
     ratios = (given_ratio,) if given_ratio is not None else ratio_candidates()
     reference = statistics.median_low(ratios)
 
@@ -142,7 +142,7 @@ def finetune(
         model = task.build_model(splits.info)
         groups = param_groups(model, 1.0, reference, layer_decay=layer_decay, weight_decay=default_weight_decay(task))
         optimizer = task.build_optimizer(groups, 1.0)
-        loader = splits.loader("train", task.batch_size, seed=task.seed)
+        loader = task.train_loader()
         find_result = find(model, loader, optimizer, num_iter=num_iter, progress=sweep_progress("find"))
         log.info("head-LR range test (ratio %g): lr %.3g, interval %.3g..%.3g", reference, find_result.lr,
                  *find_result.interval)
@@ -152,7 +152,7 @@ def finetune(
         fixed = given_lr if given_lr is not None else find_result.lr  # type: ignore[union-attr]
         groups = param_groups(model, fixed, reference, layer_decay=layer_decay, weight_decay=default_weight_decay(task))
         optimizer = task.build_optimizer(groups, fixed)
-        loader = splits.loader("train", task.batch_size, seed=task.seed)
+        loader = task.train_loader()
         ratio_result = find_ratio(model, loader, optimizer, num_iter=num_iter, progress=sweep_progress("ratio"))
         lo, hi = ratio_result.config["ratio_interval"]
         ratios = ratio_candidates((lo, hi))

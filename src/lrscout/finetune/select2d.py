@@ -222,7 +222,7 @@ def train_groups(
     if not 0 <= freeze_epochs < full_epochs:
         raise ConfigError(f"freeze_epochs must be in [0, {full_epochs - 1}] for {full_epochs} epochs, got {freeze_epochs}")
     splits = task.splits()
-    train_loader = splits.loader("train", task.batch_size, seed=task.seed)
+    train_loader = task.train_loader()
     val_loader = splits.loader("val", EVAL_BATCH)
     model = task.build_model(splits.info)  # seeded: every candidate starts from the same head
     groups = param_groups(model, head_lr, ratio, layer_decay=layer_decay, weight_decay=default_weight_decay(task))

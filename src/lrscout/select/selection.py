@@ -54,7 +54,7 @@ THREADS = 1
 
 def steps_per_epoch(task: Task) -> int:
     """Optimizer steps in one epoch of the task's training split."""
-    return len(task.splits().loader("train", task.batch_size, seed=task.seed))
+    return len(task.train_loader())
 
 
 def find_cost_steps(find: FindResult) -> int:

@@ -174,7 +174,7 @@ def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = N
     """Train one trial and measure it on the validation split (never the test split)."""
     t0 = time.perf_counter()
     splits = task.splits()
-    train = splits.loader("train", task.batch_size, seed=task.seed)
+    train = task.train_loader()
     val = splits.loader("val", EVAL_BATCH)
     full = ScheduleSpec.from_json(spec.schedule)
     if full.steps_per_epoch != len(train):

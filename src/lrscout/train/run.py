@@ -174,7 +174,7 @@ def train(
     if tensorboard and out_dir is None:
         raise ConfigError("tensorboard logging needs an output directory (out_dir)")
     splits = task.splits()
-    train_loader = splits.loader("train", task.batch_size, seed=task.seed)
+    train_loader = task.train_loader()
     val_loader = splits.loader("val", VAL_BATCH_SIZE)
     steps_per_epoch = len(train_loader)
     # fail on an unknown schedule or parameter now, not after a range test
