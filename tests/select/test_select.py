@@ -177,3 +177,5 @@ def test_collapsing_short_runs_send_the_search_down_the_ladder(small_select: Sel
     assert not rung0[0].collapsed  # the descent stopped at the run that made up the number
     assert r.lr in {t.spec.lr for t in rung0 if not t.collapsed}
     assert r.cost_runs > r.plan.cost_runs + r.config["find_cost_runs"] - 1e-9
+    assert any("more candidate(s) from below" in n for n in r.notes)
+    assert not any("from below" in n for n in small_select.notes)

@@ -281,6 +281,10 @@ def _assemble(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan:
             latest[t.spec.candidate] = t
     top = rungs[-1]
     chosen = top[rank([_outcome(t) for t in top])[0]]
+    extra = len(rungs[0]) - plan.rungs[0].size
+    if extra > 0:
+        notes.append(f"too many short runs collapsed at the top of the ladder: {extra} more candidate(s) from "
+                     "below were tried, beyond the planned cost")
     if len(rungs) < len(plan.rungs):
         notes.append("every candidate collapsed in the short runs: no LR reached the full protocol; "
                      "the choice is the least bad short run (check the range test)")
