@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import random
 
 import numpy as np
 import pytest
@@ -14,6 +13,8 @@ from torch import nn
 import lrscout
 from lrscout.errors import ConfigError
 from lrscout.results import FindResult
+
+from statecheck import assert_same, full_state
 
 
 def bn_model() -> nn.Module:
@@ -39,35 +40,6 @@ def warm_up(model: nn.Module, opt: torch.optim.Optimizer, data: list) -> None:
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
-
-
-def assert_same(a: object, b: object) -> None:
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    elif isinstance(a, np.ndarray):
-        assert np.array_equal(a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys()  # type: ignore[union-attr]
-        for k in a:
-            assert_same(a[k], b[k])  # type: ignore[index]
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)  # type: ignore[arg-type]
-        for x, y in zip(a, b):  # type: ignore[call-overload]
-            assert_same(x, y)
-    else:
-        assert a == b
-
-
-def full_state(model: nn.Module, opt: torch.optim.Optimizer) -> dict:
-    return {
-        "model": copy.deepcopy(model.state_dict()),
-        "opt": copy.deepcopy(opt.state_dict()),
-        "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
-        "training": [m.training for m in model.modules()],
-        "torch_rng": torch.get_rng_state(),
-        "np_rng": np.random.get_state()[1].copy(),
-        "py_rng": random.getstate(),
-    }
 
 
 @pytest.fixture()

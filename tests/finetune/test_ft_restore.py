@@ -4,7 +4,6 @@ backbone-ratio sweep (head LR fixed, backbone swept, everything restored)."""
 from __future__ import annotations
 
 import copy
-import random
 
 import numpy as np
 import pytest
@@ -15,6 +14,8 @@ import lrscout
 from lrscout.errors import ConfigError
 from lrscout.finetune.groups import freeze_backbone, param_groups
 from lrscout.finetune.sweep import find_ratio
+
+from statecheck import assert_same, full_state
 
 
 def bn_net() -> nn.Module:
@@ -28,36 +29,6 @@ def bn_net() -> nn.Module:
 def batches(n: int = 6, seed: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(seed)
     return [(torch.randn(8, 1, 8, 8, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(n)]
-
-
-def assert_same(a: object, b: object) -> None:
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    elif isinstance(a, np.ndarray):
-        assert np.array_equal(a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys()  # type: ignore[union-attr]
-        for k in a:
-            assert_same(a[k], b[k])  # type: ignore[index]
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)  # type: ignore[arg-type]
-        for x, y in zip(a, b):  # type: ignore[call-overload]
-            assert_same(x, y)
-    else:
-        assert a == b
-
-
-def full_state(model: nn.Module, opt: torch.optim.Optimizer) -> dict:
-    return {
-        "model": copy.deepcopy(model.state_dict()),
-        "opt": copy.deepcopy(opt.state_dict()),
-        "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
-        "requires_grad": [p.requires_grad for p in model.parameters()],
-        "training": [m.training for m in model.modules()],
-        "torch_rng": torch.get_rng_state(),
-        "np_rng": np.random.get_state()[1].copy(),
-        "py_rng": random.getstate(),
-    }
 
 
 def frozen_three_groups() -> tuple[nn.Module, torch.optim.Optimizer, list]:
