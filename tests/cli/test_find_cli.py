@@ -67,3 +67,11 @@ def test_empty_data_dir_and_single_class_exit_2(run_cli, tmp_path: Path) -> None
         Image.new("L", (8, 8), color=i).save(one / f"{i}.png")
     code, _, err = run_cli("find", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "one"))
     assert code == 2 and "one class" in err
+
+
+def test_find_on_augmented_digits_mnist_records_the_protocol(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run_cli("find", "--dataset", "digits-mnist", "--augment", "--limit", "300", "--num-iter", "30",
+                           "--out", str(tmp_path))
+    assert code == 0, err
+    task = json.loads((tmp_path / "find.json").read_text())["config"]["task"]
+    assert task["augment"] is True and task["dataset"] == "digits-mnist"

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..select import CompareResult, compare
 from ..select.selection import DEFAULT_BUDGET
-from .common import (BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
+from .common import (AugmentOpt, BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
                      SeedOpt, make_task, out, print_json)
 from .select import BackendOpt, BudgetOpt, EpochsOpt, NumIterOpt, RayAddressOpt, ThreadsOpt, WorkersOpt, report_trial
 
@@ -47,11 +47,12 @@ def compare_cmd(
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     limit: LimitOpt = None,
+    augment: AugmentOpt = False,
     out_dir: Annotated[Path, typer.Option("--out", help="output directory (rerun into it to resume)")] = Path("runs/compare"),
     as_json: JsonOpt = False,
 ) -> None:
     first = optimizers.split(",")[0].strip() or "sgd"
-    task = make_task(dataset, model, first, batch_size, seed, device, data_dir, download, limit)
+    task = make_task(dataset, model, first, batch_size, seed, device, data_dir, download, limit, augment)
     result = compare(task, optimizers=optimizers, schedules=schedules, lr_free=lr_free, epochs=epochs, budget=budget,
                      backend=backend, workers=workers, ray_address=ray_address, out_dir=out_dir,
                      find_kwargs={"num_iter": num_iter}, threads=threads,

@@ -11,7 +11,7 @@ from rich.table import Table
 from ..engine import find_task
 from ..report.files import save_find
 from ..results import FindResult
-from .common import (BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
+from .common import (AugmentOpt, BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
                      OptimizerOpt, OutOpt, SeedOpt, err, make_task, out, print_json, progress_bar)
 
 
@@ -47,10 +47,11 @@ def find_cmd(
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     limit: LimitOpt = None,
+    augment: AugmentOpt = False,
     out_dir: OutOpt = Path("runs/find"),
     as_json: JsonOpt = False,
 ) -> None:
-    task = make_task(dataset, model, optimizer, batch_size, seed, device, data_dir, download, limit)
+    task = make_task(dataset, model, optimizer, batch_size, seed, device, data_dir, download, limit, augment)
     with progress_bar("range test", num_iter, enabled=not as_json) as advance:
         result = find_task(
             task, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, mode=mode, diverge_factor=diverge,

@@ -12,7 +12,7 @@ from rich.table import Table
 from ..errors import ConfigError
 from ..finetune import FinetuneResult, finetune
 from ..task import Task
-from .common import (BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
+from .common import (AugmentOpt, BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
                      OptimizerOpt, OutOpt, SeedOpt, err, out, print_json)
 
 
@@ -57,6 +57,7 @@ def finetune_cmd(
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     limit: LimitOpt = None,
+    augment: AugmentOpt = False,
     out_dir: OutOpt = Path("runs/finetune"),
     as_json: JsonOpt = False,
 ) -> None:
@@ -64,7 +65,8 @@ def finetune_cmd(
         raise ConfigError("fine-tuning needs pretrained weights: give --pretrained or --weights PATH")
     task = Task(dataset=dataset, model=model, optimizer=optimizer, batch_size=batch_size, seed=seed, device=device,
                 data_dir=str(data_dir) if data_dir else None, download=download, limit=limit,
-                weight_decay=weight_decay, pretrained=pretrained, weights=str(weights) if weights else None)
+                weight_decay=weight_decay, pretrained=pretrained, weights=str(weights) if weights else None,
+                augment=augment)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn())
     with Progress(*columns, console=err, disable=as_json) as bar:

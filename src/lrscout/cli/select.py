@@ -12,7 +12,7 @@ from rich.table import Table
 from ..errors import ConfigError
 from ..select import SelectResult, TrialResult, select
 from ..select.selection import DEFAULT_BUDGET
-from .common import (BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
+from .common import (AugmentOpt, BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
                      OptimizerOpt, SeedOpt, err, make_task, out, print_json)
 
 ScheduleOpt = Annotated[str, typer.Option("--schedule", "-s", help="constant, step, multistep, cosine, onecycle, plateau")]
@@ -87,11 +87,12 @@ def select_cmd(
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     limit: LimitOpt = None,
+    augment: AugmentOpt = False,
     out_dir: Annotated[Path, typer.Option("--out", help="output directory (rerun into it to resume)")] = Path("runs/select"),
     keep_checkpoints: KeepOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    task = make_task(dataset, model, optimizer, batch_size, seed, device, data_dir, download, limit)
+    task = make_task(dataset, model, optimizer, batch_size, seed, device, data_dir, download, limit, augment)
     result = select(task, schedule=schedule, epochs=epochs, budget=budget, schedule_params=parse_params(param),
                     backend=backend, workers=workers, ray_address=ray_address, out_dir=out_dir,
                     find_kwargs={"num_iter": num_iter}, threads=threads, keep_checkpoints=keep_checkpoints,
