@@ -50,3 +50,11 @@ def require(module: str, extra: str) -> object:
         raise MissingDependencyError(
             f"{module} is not installed; install it with: pip install 'lrscout[{extra}]'"
         ) from exc
+
+
+def check_version(data: object, what: str, version: int) -> None:
+    """Raise :class:`DataError` unless ``data`` is a dict whose ``"version"`` is ``version``
+    (``what`` names the file in the message, e.g. ``"train.json"``)."""
+    if not isinstance(data, dict) or data.get("version") != version:
+        got = data.get("version") if isinstance(data, dict) else type(data).__name__
+        raise DataError(f"unsupported {what} version {got!r}; expected {version}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import DataError
+from .errors import check_version
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -82,8 +82,7 @@ class FindResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FindResult:
-        if data.get("version") != FIND_VERSION:
-            raise DataError(f"unsupported find.json version {data.get('version')!r}; expected {FIND_VERSION}")
+        check_version(data, "find.json", FIND_VERSION)
         hist = data["history"]
         return cls(
             lr=float(data["lr"]),

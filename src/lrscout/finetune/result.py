@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DataError
+from ..errors import DataError, check_version
 from ..results import FindResult
 from ..select.halving import Plan
 from ..train import TrainResult
@@ -85,9 +85,7 @@ class FinetuneResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FinetuneResult:
-        if not isinstance(data, dict) or data.get("version") != FINETUNE_VERSION:
-            got = data.get("version") if isinstance(data, dict) else type(data).__name__
-            raise DataError(f"unsupported finetune.json version {got!r}; expected {FINETUNE_VERSION}")
+        check_version(data, "finetune.json", FINETUNE_VERSION)
         try:
             return cls(
                 head_lr=float(data["head_lr"]),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DataError
+from ..errors import DataError, check_version
 from ..results import FindResult
 from ..schedules import ScheduleSpec
 from .halving import Outcome, Plan
@@ -28,12 +28,6 @@ if TYPE_CHECKING:
 
 SELECT_VERSION = 1
 COMPARE_VERSION = 1
-
-
-def _check_version(data: dict[str, Any], what: str, version: int) -> None:
-    if not isinstance(data, dict) or data.get("version") != version:
-        got = data.get("version") if isinstance(data, dict) else type(data).__name__
-        raise DataError(f"unsupported {what} version {got!r}; expected {version}")
 
 
 @dataclass(frozen=True)
@@ -104,7 +98,7 @@ class SelectResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SelectResult:
-        _check_version(data, "select.json", SELECT_VERSION)
+        check_version(data, "select.json", SELECT_VERSION)
         try:
             return cls(
                 lr=float(data["lr"]),
@@ -208,7 +202,7 @@ class CompareResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CompareResult:
-        _check_version(data, "compare.json", COMPARE_VERSION)
+        check_version(data, "compare.json", COMPARE_VERSION)
         try:
             return cls(
                 entries=tuple(CompareEntry.from_json(e) for e in data["entries"]),

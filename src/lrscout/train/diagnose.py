@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import CurveError, DataError
+from ..errors import CurveError, check_version
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -108,9 +108,7 @@ class Diagnosis:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Diagnosis:
-        if not isinstance(data, dict) or data.get("version") != DIAGNOSIS_VERSION:
-            got = data.get("version") if isinstance(data, dict) else type(data).__name__
-            raise DataError(f"unsupported diagnosis version {got!r}; expected {DIAGNOSIS_VERSION}")
+        check_version(data, "diagnosis", DIAGNOSIS_VERSION)
         curve = data.get("curve", {})
         return cls(
             verdict=str(data["verdict"]),

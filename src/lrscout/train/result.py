@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DataError
+from ..errors import DataError, check_version
 from ..results import FindResult
 from .loop import EpochStats, FitResult
 
@@ -104,9 +104,7 @@ class TrainResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainResult:
-        if not isinstance(data, dict) or data.get("version") != TRAIN_VERSION:
-            got = data.get("version") if isinstance(data, dict) else type(data).__name__
-            raise DataError(f"unsupported train.json version {got!r}; expected {TRAIN_VERSION}")
+        check_version(data, "train.json", TRAIN_VERSION)
         try:
             epochs = tuple(
                 EpochStats(int(e["epoch"]), **{k: from_json_float(v) for k, v in e.items() if k != "epoch"})
