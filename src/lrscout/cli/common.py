@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..errors import ConfigError
 from ..task import Task
 
 out = Console()  # results
@@ -29,6 +30,21 @@ DownloadOpt = Annotated[bool, typer.Option("--download", help="allow torchvision
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="use a random subset of this many training images")]
 OutOpt = Annotated[Path, typer.Option("--out", help="output directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the JSON result to stdout instead of a table")]
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``--param`` values: ``["step_size=3", "milestones=[5,8]"]`` -> ``{"step_size": 3,
+    "milestones": [5, 8]}`` (a value is JSON when it parses as JSON, else text)."""
+    params: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"schedule parameter {item!r} is not KEY=VALUE")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
 
 
 AugmentOpt = Annotated[bool, typer.Option("--augment", help="random rotation / scale / shift of each "

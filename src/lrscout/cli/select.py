@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from ..errors import ConfigError
 from ..select import SelectResult, TrialResult, select
 from ..select.selection import DEFAULT_BUDGET
 from .common import (AugmentOpt, BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
-                     OptimizerOpt, SeedOpt, err, make_task, out, print_json)
+                     OptimizerOpt, SeedOpt, err, make_task, out, parse_params, print_json)
 
 ScheduleOpt = Annotated[str, typer.Option("--schedule", "-s", help="constant, step, multistep, cosine, onecycle, plateau")]
 EpochsOpt = Annotated[int, typer.Option("--epochs", "-e", help="epochs of your training run (the protocol)")]
@@ -29,21 +27,6 @@ NumIterOpt = Annotated[int, typer.Option("--num-iter", help="range test: optimiz
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="torch CPU threads per trial (fixed: CPU results depend "
                                                            "on it); parallelism comes from --workers")]
 KeepOpt = Annotated[bool, typer.Option("--keep-checkpoints", help="keep the trials' checkpoints in DIR/trials")]
-
-
-def parse_params(items: list[str] | None) -> dict[str, Any]:
-    """``["step_size=3", "milestones=[5,8]"]`` -> ``{"step_size": 3, "milestones": [5, 8]}``
-    (values are JSON when they parse as JSON, else strings)."""
-    params: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"schedule parameter {item!r} is not KEY=VALUE")
-        try:
-            params[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key.strip()] = value
-    return params
 
 
 def report_trial(result: TrialResult) -> None:

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..errors import ConfigError, DivergenceError
+from ..errors import DivergenceError
 from ..train import TrainResult, train
 from ..train.run import TrainProgress
 from .common import (AugmentOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt, OptimizerOpt,
-                     SeedOpt, err, make_task, out, print_json)
-
-
-def parse_params(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; VALUE is read as JSON when it parses (numbers, lists), else text."""
-    params: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--param expects KEY=VALUE, got {item!r}")
-        try:
-            params[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key.strip()] = value
-    return params
+                     SeedOpt, err, make_task, out, parse_params, print_json)
 
 
 @contextmanager
@@ -111,7 +96,7 @@ def train_cmd(
 ) -> None:
     """Train from scratch; write metrics.csv, epochs.csv, train.json, train.png, last.pt, best.pt."""
     task = make_task(dataset, model, optimizer, batch_size, seed, device, data_dir, download, limit, augment)
-    params = parse_params(param or [])
+    params = parse_params(param)
     with train_progress(enabled=not as_json) as progress:
         result = train(task, lr, schedule, epochs, out_dir=out_dir, guard=not no_guard, guard_factor=guard_factor,
                        max_recoveries=max_recoveries, tensorboard=tensorboard, progress=progress, **params)
