@@ -167,30 +167,41 @@ def _finish(
     return DataSplits(info, TensorDataset(norm(xtr), ytr.long()), TensorDataset(norm(xva), yva.long()), test_ds)
 
 
-def _digits(data_dir: Path, download: bool) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """sklearn's bundled 8x8 digits (no download ever), upsampled to MNIST's 28x28."""
+def _sklearn_digits(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All 1,797 of sklearn's bundled 8x8 digits (no download ever) in [0, 1], resized
+    bilinearly to ``size`` x ``size``, in sklearn's order."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     x = torch.tensor(bunch.images, dtype=torch.float32)[:, None] / 16.0
-    x = torch.nn.functional.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False)
-    y = torch.tensor(bunch.target, dtype=torch.long)
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x, torch.tensor(bunch.target, dtype=torch.long)
+
+
+def digits_mnist_style() -> tuple[torch.Tensor, torch.Tensor]:
+    """All 1,797 digits drawn the way MNIST was: scaled to 20x20 and centred in a 28x28
+    frame, values in [0, 1] (the ``digits-mnist`` dataset before splitting and
+    normalising). A backbone trained on these, augmented, transfers to MNIST."""
+    x, y = _sklearn_digits(20)
+    return torch.nn.functional.pad(x, (4, 4, 4, 4)), y
+
+
+def _held_out(x: torch.Tensor, y: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """The digits' fixed test slice (297 images, ~1/6) and the rest."""
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(1234))
-    n_test = 297  # fixed held-out test slice, ~1/6 of the 1,797 images
+    n_test = 297
     test_idx, train_idx = perm[:n_test], perm[n_test:]
     return (x[train_idx], y[train_idx]), (x[test_idx], y[test_idx])
 
 
+def _digits(data_dir: Path, download: bool) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """sklearn's bundled 8x8 digits, upsampled to fill MNIST's 28x28 frame."""
+    return _held_out(*_sklearn_digits(28))
+
+
 def _digits_mnist(data_dir: Path, download: bool) -> tuple:
-    """The same digits drawn the way MNIST was: scaled to 20x20 and centred in a 28x28
-    frame (``digits`` fills the frame). A backbone trained on these transfers to MNIST."""
-    (xtr, ytr), (xte, yte) = _digits(data_dir, download)
-
-    def redraw(x: torch.Tensor) -> torch.Tensor:
-        small = torch.nn.functional.interpolate(x, size=(20, 20), mode="bilinear", align_corners=False)
-        return torch.nn.functional.pad(small, (4, 4, 4, 4))
-
-    return (redraw(xtr), ytr), (redraw(xte), yte)
+    """The same digits drawn MNIST's way (:func:`digits_mnist_style`); ``digits`` fills the frame."""
+    return _held_out(*digits_mnist_style())
 
 
 def _torchvision_grey(cls_name: str) -> Callable[[Path, bool], tuple]:

@@ -5,8 +5,10 @@
     sweep       the second range test: backbone ratio swept with the head LR fixed
     select2d    successive halving over (head LR, backbone ratio) candidates
     run         finetune(): range tests -> 2-D selection -> the chosen run, files
+    digits      pretrain_digits(): an offline backbone that transfers to MNIST
 """
 
+from .digits import pretrain_digits
 from .groups import backbone_blocks, freeze_backbone, param_groups, unfreeze
 from .pretrained import Adapted, InputAdapter, InputSpec, find_head, load_pretrained, replace_head
 from .result import FinetuneResult
@@ -30,6 +32,7 @@ __all__ = [
     "freeze_backbone",
     "load_pretrained",
     "param_groups",
+    "pretrain_digits",
     "ratio_candidates",
     "replace_head",
     "select_groups",
