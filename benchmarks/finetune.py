@@ -42,7 +42,9 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CACHE_DIR, DATA_DIR, env_line, environment, mean, md_table, pool, std, write_result  # noqa: E402
+from common import (  # noqa: E402
+    CACHE_DIR, DATA_DIR, RESULTS_DIR, env_line, environment, mean, md_table, pool, std, write_result,
+)
 
 WORK_DIR = CACHE_DIR / "finetune"
 
@@ -234,7 +236,7 @@ def run(cfg: FinetuneConfig, *, jobs: int = 2, name: str = "finetune", out_dir: 
     markdown = "\n\n".join([intro, *sections, env_line(env) + f" Wall time {seconds:.0f} s."])
     payload = {"benchmark": "finetune", "config": cfg_json, "pretraining": pre, "environment": env,
                "seconds": seconds, "rows": rows}
-    md, js = write_result(name, markdown, payload, *(() if out_dir is None else (out_dir,)))
+    md, js = write_result(name, markdown, payload, out_dir or RESULTS_DIR)
     progress(f"wrote {md} and {js}")
     return {"markdown": markdown, "payload": payload}
 
