@@ -109,18 +109,22 @@ class RayBackend:
 
         results: list[Payload | None] = [None] * len(payloads)
 
+        def take(metrics: dict[str, Any]) -> None:
+            """Keep a trial's reported result the first time it is seen."""
+            if "result_json" not in metrics:
+                return
+            i = int(metrics["index"])
+            if results[i] is None:
+                results[i] = json.loads(metrics["result_json"])
+                if on_result is not None:
+                    on_result(i, results[i])  # type: ignore[arg-type]
+
         class _Collect(tune.Callback):
             """Save each trial's result in the driver the moment it reports."""
 
             def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
                                 **info: Any) -> None:
-                if "result_json" not in result:
-                    return
-                i = int(result["index"])
-                if results[i] is None:
-                    results[i] = json.loads(result["result_json"])
-                    if on_result is not None:
-                        on_result(i, results[i])  # type: ignore[arg-type]
+                take(result)
 
         resources = {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial}
         trainable = tune.with_resources(tune.with_parameters(_trainable, job=job, payloads=list(payloads)), resources)
@@ -140,14 +144,7 @@ class RayBackend:
         if errors:
             raise LrscoutError(f"{len(errors)} Ray trial(s) failed; first error: {errors[0]}")
         for r in finished:  # results the callback did not see (should not happen, but be safe)
-            metrics = r.metrics or {}
-            if "result_json" not in metrics:
-                continue
-            i = int(metrics["index"])
-            if results[i] is None:
-                results[i] = json.loads(metrics["result_json"])
-                if on_result is not None:
-                    on_result(i, results[i])  # type: ignore[arg-type]
+            take(r.metrics or {})
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
             raise LrscoutError(f"Ray returned no result for trial(s) {missing}")
