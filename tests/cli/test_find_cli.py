@@ -51,6 +51,7 @@ def test_bad_input_exits_2_with_one_line(run_cli, tmp_path: Path, args: list[str
     code, out, err = run_cli("find", *args, "--out", str(tmp_path / "o"))
     assert code == 2
     assert message in err
+    assert len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err
     assert not (tmp_path / "o" / "find.json").exists()
 

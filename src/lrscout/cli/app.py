@@ -63,10 +63,13 @@ def main() -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except typer.TyperException as exc:  # usage errors (bad option, missing argument): exit 2
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
+    except typer.TyperException as exc:  # usage errors (bad option, missing argument): one line, exit 2
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        if message:  # no arguments at all: the help was printed, nothing to add
+            typer.echo(f"error: {message}{hint}", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:
         if os.environ.get("LRSCOUT_DEBUG"):
