@@ -81,7 +81,7 @@ def pretrain(epochs: int, path: Path) -> dict[str, Any]:
     """:func:`lrscout.finetune.pretrain_digits`, saved as a plain state dict, with its
     accuracy on the (unaugmented) digits it trained on."""
     from lrscout.data import digits_mnist_style
-    from lrscout.finetune import pretrain_digits
+    from lrscout.finetuning import pretrain_digits
 
     t0 = time.perf_counter()
     model = pretrain_digits(epochs)
@@ -114,9 +114,9 @@ def _one_lr_on_the_same_grid(task: Any, epochs: int) -> tuple[Any, Any]:
     import statistics
 
     import lrscout
-    from lrscout.finetune import candidate_grid, param_groups, ratio_candidates, select_groups
-    from lrscout.finetune.run import head_lr_candidates
-    from lrscout.finetune.select2d import MAX_HEAD_LRS
+    from lrscout.finetuning import candidate_grid, param_groups, ratio_candidates, select_groups
+    from lrscout.finetuning.run import head_lr_candidates
+    from lrscout.finetuning.select2d import MAX_HEAD_LRS
 
     splits = task.splits()
     model = task.build_model(splits.info)
@@ -128,7 +128,7 @@ def _one_lr_on_the_same_grid(task: Any, epochs: int) -> tuple[Any, Any]:
 
 def run_arm(optimizer: str, limit: int, arm: str, seed: int, cfg: dict[str, Any], weights: str) -> dict[str, Any]:
     import lrscout
-    from lrscout.train import evaluate
+    from lrscout.training import evaluate
 
     label, pretrained, kwargs = ARMS[arm]
     task = lrscout.Task(dataset="mnist", model="simplecnn", optimizer=optimizer, seed=seed,

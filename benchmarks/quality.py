@@ -155,7 +155,7 @@ def train_run(protocol: Protocol, seed: int, lr: float | None, lr_free: str | No
         return hit
     from lrscout.optim import set_mode
     from lrscout.schedules import schedule_for
-    from lrscout.train.loop import evaluate, fit
+    from lrscout.training.loop import evaluate, fit
 
     from competitors import LR_FREE
 

@@ -1,16 +1,21 @@
 """lrscout: choose learning rates for PyTorch vision training, and prove the choice.
 
 The public API is the names in ``__all__``; everything else is private and may change.
+Subpackages are nouns (``selection``, ``training``, ``finetuning``) so that no public
+function shadows one: ``import lrscout.selection.halving as h`` always gives the module.
 """
 
 from .engine import find
 from .errors import LrscoutError
-from .finetune import finetune, param_groups  # the function shadows the subpackage name
+from .finetuning import finetune, param_groups
 from .results import FindResult
 from .schedules import schedule_for
-from .select import CompareResult, SelectResult, compare, select  # the function shadows the subpackage name
+from .selection import CompareResult, SelectResult, compare, select
 from .task import Task
-from .train import Diagnosis, Guard, TrainResult, diagnose, train
+from .training import Diagnosis, Guard, TrainResult, diagnose, fit, train
 
-__all__ = ["CompareResult", "Diagnosis", "FindResult", "Guard", "LrscoutError", "SelectResult", "Task", "TrainResult", "compare", "diagnose", "find", "finetune", "param_groups", "schedule_for", "select", "train"]
+__all__ = [
+    "CompareResult", "Diagnosis", "FindResult", "Guard", "LrscoutError", "SelectResult", "Task", "TrainResult",
+    "compare", "diagnose", "find", "finetune", "fit", "param_groups", "schedule_for", "select", "train",
+]
 __version__ = "0.1.0"

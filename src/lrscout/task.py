@@ -98,7 +98,7 @@ class Task:
         if self.pretrained or self.weights is not None:
             # pretrained weights with a fresh, seeded head; imported here because
             # lrscout.finetune builds on this module
-            from .finetune.pretrained import load_pretrained
+            from .finetuning.pretrained import load_pretrained
 
             model = load_pretrained(self.model, info, pretrained=self.pretrained, weights=self.weights)
         else:

@@ -9,7 +9,7 @@ import pytest
 from lrscout.backends import LocalBackend, get_backend
 from lrscout.errors import ConfigError, DataError
 from lrscout.schedules import schedule_for
-from lrscout.select.trial import TrialSpec, run_payload
+from lrscout.selection.trial import TrialSpec, run_payload
 from lrscout.task import Task
 
 TASK = Task(optimizer="adam", limit=300, batch_size=32)

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("ray.tune")
 
 from lrscout.backends.ray import RayBackend  # noqa: E402
-from lrscout.select import select  # noqa: E402
+from lrscout.selection import select  # noqa: E402
 from lrscout.task import Task  # noqa: E402
 
 TASK = Task(dataset="digits", model="simplecnn", optimizer="sgd", batch_size=32, limit=300)

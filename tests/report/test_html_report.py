@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from lrscout.report.html import render_compare, render_select
-from lrscout.select import CompareEntry, CompareResult, SelectResult, select
+from lrscout.selection import CompareEntry, CompareResult, SelectResult, select
 from lrscout.task import Task
 
 TASK = Task(dataset="digits", model="simplecnn", optimizer="adam", batch_size=32, limit=300)

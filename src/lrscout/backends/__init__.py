@@ -4,7 +4,7 @@
     get_backend("ray", address="ray://head:10001")
 
 Backends only execute jobs; which trials run and who advances is decided in
-:mod:`lrscout.select.halving`, so every backend makes the same choice for the same seed.
+:mod:`lrscout.selection.halving`, so every backend makes the same choice for the same seed.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each rung of a selection is one ``Tuner.fit()``: every trial of the rung is a Tune trial
 (``grid_search`` over the payload indices, one CPU each by default), so the rung runs as
 wide as the cluster is. The promotions between rungs are lrscout's own synchronous
-successive halving (:mod:`lrscout.select.halving`), not Tune's ASHA: ASHA promotes a trial
+successive halving (:mod:`lrscout.selection.halving`), not Tune's ASHA: ASHA promotes a trial
 as soon as it beats the trials that happen to have reported before it, so its choice
 depends on the order in which trials finish and differs from run to run and from the
 local backend. Waiting for a rung to finish costs little here, because the trials of a

@@ -15,11 +15,11 @@ import typer
 
 from ..errors import LrscoutError
 from .compare import compare_cmd
-from .diagnose import diagnose_cmd
+from .diagnosis import diagnose_cmd
 from .find import find_cmd
-from .finetune import finetune_cmd
-from .select import select_cmd
-from .train import train_cmd
+from .finetuning import finetune_cmd
+from .selection import select_cmd
+from .training import train_cmd
 
 app = typer.Typer(
     name="lrscout",

@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..select import CompareResult, compare
-from ..select.selection import DEFAULT_BUDGET
+from ..selection import CompareResult, compare
+from ..selection.selection import DEFAULT_BUDGET
 from .common import (AugmentOpt, BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
                      SeedOpt, make_task, out, print_json)
-from .select import BackendOpt, BudgetOpt, EpochsOpt, NumIterOpt, RayAddressOpt, ThreadsOpt, WorkersOpt, report_trial
+from .selection import BackendOpt, BudgetOpt, EpochsOpt, NumIterOpt, RayAddressOpt, ThreadsOpt, WorkersOpt, report_trial
 
 
 def compare_table(result: CompareResult) -> Table:

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ..select.results import CompareResult, SelectResult
-    from ..select.trial import EpochRecord
+    from ..selection.results import CompareResult, SelectResult
+    from ..selection.trial import EpochRecord
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1000px;

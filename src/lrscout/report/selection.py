@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from ..schedules import ScheduleSpec
-    from ..select.results import CompareResult, SelectResult
+    from ..selection.results import CompareResult, SelectResult
 
 _RUNG_COLOURS = ("0.55", "C0", "C1", "C4")
 

@@ -12,8 +12,8 @@ from .plots import new_axes
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from ..train.diagnose import Diagnosis
-    from ..train.result import TrainResult
+    from ..training.diagnosis import Diagnosis
+    from ..training.result import TrainResult
 
 _EVENT_COLOURS = {"nan": "C3", "spike": "C1", "growth": "C4"}
 

@@ -1,0 +1,194 @@
+"""``lrscout.finetune``: find, select and train discriminative LRs for a pretrained model.
+
+1. Range test of the common multiplier, group ratios fixed at a reference ratio (the
+   median candidate): the head LR's usable range (:func:`lrscout.find`, group 0 = head).
+2. Optionally a second range test: the backbone ratio swept with the head LR fixed
+   (:func:`find_ratio`); its ratio interval sets the ratio candidates.
+3. Successive halving over head LRs x ratios (:func:`select_groups`); ratio 1, one LR
+   for every group, is always a candidate. The range tests count in the budget.
+4. The winner's full-length run is the result, measured on the test split once.
+
+Example::
+
+    task = lrscout.Task("mnist", "simplecnn", "adam", data_dir="data", weights="digits.pt")
+    result = lrscout.finetune(task, epochs=3, out_dir="runs/ft")
+    result.head_lr, result.backbone_ratio, result.test_acc
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+from ..engine import find
+from ..errors import ConfigError
+from ..results import FindResult
+from ..selection.candidates import candidate_lrs, min_loss_lr
+from ..task import Task
+from ..training import TrainResult, evaluate
+from ..training.run import parse_lr
+from .groups import param_groups
+from .report import save_finetune
+from .result import FinetuneResult
+from .select2d import (
+    EVAL_BATCH,
+    MAX_HEAD_LRS,
+    candidate_grid,
+    default_weight_decay,
+    plan_grid,
+    ratio_candidates,
+    select_groups,
+)
+from .sweep import find_ratio
+
+log = logging.getLogger(__name__)
+
+#: ``progress(phase, done, total, info)``: phase "find", "ratio" (range-test steps) or
+#: "select" (trials).
+FinetuneProgress = Callable[[str, int, int, str], None]
+
+
+def _parse_ratio(value: float | str) -> float | None:
+    """``"select"`` -> None (choose it); a number >= 0 -> float."""
+    if isinstance(value, str):
+        if value.strip().lower() == "select":
+            return None
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"--backbone-ratio must be a number >= 0 or 'select', got {value!r}") from None
+    ratio = float(value)
+    if not (math.isfinite(ratio) and ratio >= 0):
+        raise ConfigError(f"backbone ratio must be a finite number >= 0, got {value!r}")
+    return ratio
+
+
+def _head_count(n_ratios: int, epochs: int, budget: float | None, overhead: float) -> int:
+    """Most head LRs (<= MAX_HEAD_LRS) whose grid fits ``budget`` full runs, range tests
+    included; ``None``: MAX_HEAD_LRS."""
+    if budget is None:
+        return MAX_HEAD_LRS
+    for count in range(MAX_HEAD_LRS, 0, -1):
+        if overhead + plan_grid(count * n_ratios, epochs).cost_runs <= budget + 1e-9:
+            return count
+    need = overhead + plan_grid(n_ratios, epochs).cost_runs
+    raise ConfigError(f"budget {budget:g} runs is too small: the range test(s) and {n_ratios} candidate(s) need "
+                      f"{need:.2f}")
+
+
+def head_lr_candidates(result: FindResult, count: int) -> tuple[float, ...]:
+    """Up to ``count`` head LRs from the first range test (select's ladder), else its LR."""
+    if count < 2:
+        return (result.lr,)
+    return candidate_lrs(
+        result.interval[0], result.interval[1], steep=result.suggestions.get("steep"), onset=result.onset,
+        min_loss=min_loss_lr(result.history_lr, result.smoothed), max_count=count,
+    )
+
+
+def finetune(
+    task: Task,
+    epochs: int = 3,
+    *,
+    schedule: str = "onecycle",
+    head_lr: float | str = "find",
+    backbone_ratio: float | str = "select",
+    ratio_sweep: bool = False,
+    layer_decay: float = 1.0,
+    freeze_epochs: int = 0,
+    budget: float | None = None,
+    num_iter: int = 100,
+    out_dir: str | os.PathLike[str] | None = None,
+    progress: FinetuneProgress | None = None,
+) -> FinetuneResult:
+    """Fine-tune ``task``'s pretrained model with LRs chosen per parameter group.
+
+    ``task`` names the pretrained source (``weights=PATH`` or ``pretrained=True``; a task
+    with neither trains from scratch with the same machinery, which is the benchmarks'
+    baseline). ``head_lr``: a number, or ``"find"`` for candidates from the range test;
+    ``backbone_ratio``: a number (backbone LR = head LR x ratio), or ``"select"`` to choose
+    among :data:`DEFAULT_RATIOS` (or, with ``ratio_sweep``, ratios read off the second
+    range test). ``layer_decay`` < 1 slows each earlier backbone block further;
+    ``freeze_epochs`` trains the head alone first. ``budget`` caps the cost in full runs of
+    the ``epochs``-epoch protocol, range tests included, by thinning the head-LR ladder;
+    ``None``: select's full ladder (up to 6 head LRs x 3 ratios, ~12 runs for 3 epochs).
+    ``out_dir`` receives the files of :func:`save_finetune`.
+    """
+    t0 = time.perf_counter()
+    if epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    if not 0 <= freeze_epochs < epochs:
+        raise ConfigError(f"--freeze-epochs must be in [0, {epochs - 1}] for {epochs} epochs, got {freeze_epochs}")
+    given_lr = parse_lr(head_lr)
+    given_ratio = _parse_ratio(backbone_ratio)
+    if ratio_sweep and given_ratio is not None:
+        raise ConfigError("the backbone-ratio sweep chooses the ratio: use it with backbone_ratio='select'")
+    splits = task.splits()
+    steps_per_epoch = len(task.train_loader())
+    ratios = (given_ratio,) if given_ratio is not None else ratio_candidates()
+    reference = statistics.median_low(ratios)
+
+    def sweep_progress(phase: str) -> Callable[[int, float, float], None] | None:
+        if progress is None:
+            return None
+        return lambda i, lr, loss: progress(phase, i + 1, num_iter, f"lr {lr:.2e}  loss {loss:.3f}")
+
+    find_result: FindResult | None = None
+    if given_lr is None:
+        model = task.build_model(splits.info)
+        groups = param_groups(model, 1.0, reference, layer_decay=layer_decay, weight_decay=default_weight_decay(task))
+        optimizer = task.build_optimizer(groups, 1.0)
+        loader = task.train_loader()
+        find_result = find(model, loader, optimizer, num_iter=num_iter, progress=sweep_progress("find"))
+        log.info("head-LR range test (ratio %g): lr %.3g, interval %.3g..%.3g", reference, find_result.lr,
+                 *find_result.interval)
+    ratio_result: FindResult | None = None
+    if ratio_sweep:
+        model = task.build_model(splits.info)
+        fixed = given_lr if given_lr is not None else find_result.lr  # type: ignore[union-attr]
+        groups = param_groups(model, fixed, reference, layer_decay=layer_decay, weight_decay=default_weight_decay(task))
+        optimizer = task.build_optimizer(groups, fixed)
+        loader = task.train_loader()
+        ratio_result = find_ratio(model, loader, optimizer, num_iter=num_iter, progress=sweep_progress("ratio"))
+        lo, hi = ratio_result.config["ratio_interval"]
+        ratios = ratio_candidates((lo, hi))
+        log.info("backbone-ratio range test: ratio %.3g, interval %.3g..%.3g -> candidates %s",
+                 ratio_result.config["ratio"], lo, hi, ratios)
+
+    sweeps = (find_result is not None) + (ratio_result is not None)
+    overhead = sweeps * num_iter / (epochs * steps_per_epoch)  # range-test steps in full runs
+    if given_lr is not None:
+        heads: tuple[float, ...] = (given_lr,)
+    else:
+        heads = head_lr_candidates(find_result, _head_count(len(ratios), epochs, budget, overhead))  # type: ignore[arg-type]
+    candidates = candidate_grid(heads, ratios)
+
+    def select_progress(done: int, total: int, info: str) -> None:
+        if progress is not None:
+            progress("select", done, total, info)
+
+    selection = select_groups(task, candidates, epochs, schedule=schedule, layer_decay=layer_decay,
+                              freeze_epochs=freeze_epochs, progress=select_progress)
+    run, best = selection.run, selection.best
+    test_acc = test_loss = None
+    if splits.test is not None:
+        test_loss, test_acc = evaluate(run.model, splits.loader("test", EVAL_BATCH))
+    fit = run.fit
+    best_epoch = max(fit.epochs, key=lambda e: e.val_acc).epoch if fit.epochs else None
+    train = TrainResult(lr=best.head_lr, lr_source="select" if len(candidates) > 1 else "given",
+                        schedule=run.schedule.to_json(), fit=fit, steps_per_epoch=steps_per_epoch,
+                        best_epoch=best_epoch, find=find_result, task=task.to_json())
+    result = FinetuneResult(
+        head_lr=best.head_lr, backbone_ratio=best.ratio, layer_decay=layer_decay, freeze_epochs=freeze_epochs,
+        groups=run.groups, candidates=candidates, plan=selection.plan, trials=selection.trials,
+        best=best.candidate, train=train, find=find_result, ratio_find=ratio_result,
+        test_acc=test_acc, test_loss=None if test_loss is None or not math.isfinite(test_loss) else test_loss,
+        cost_runs=overhead + selection.plan.cost_runs, task=task.to_json(), seconds=time.perf_counter() - t0,
+    )
+    if out_dir is not None:
+        save_finetune(result, out_dir, run.model)
+    return result

@@ -1,0 +1,317 @@
+"""``select``: a learning rate verified by short real training runs on the user's protocol.
+
+1. Range test on the task (or the one given): interval, steepest point, onset.
+2. Candidates: a log-spaced ladder from the onset down through the interval
+   (:func:`~lrscout.selection.candidates.candidate_lrs`), as many as the budget allows.
+3. Successive halving (:mod:`~lrscout.selection.halving`): every candidate trains a third
+   of the epochs with the schedule compressed to that length, or, when the schedule has
+   no decay to compress (constant, plateau), the first half of the real run; the best go
+   on to the full protocol (a fresh run, or the same run continued).
+4. The choice: the best finalist by validation accuracy after the full protocol (ties:
+   lower validation loss, then lower LR), with its schedule built for it.
+
+Trials run on a backend (:mod:`lrscout.backends`); each finished trial is saved at once
+in the output directory, so a killed selection resumes where it stopped. Everything is
+seeded by the task: the same task, settings and seed give the same choice on any backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..backends import Backend, get_backend
+from ..engine import find_task
+from ..errors import ConfigError
+from ..optim import get_optimizer
+from ..results import FindResult
+from ..schedules import ScheduleSpec, schedule_for
+from ..task import Task
+from .candidates import MAX_COUNT, PER_DECADE, candidate_lrs, min_loss_lr, top_of_ladder
+from .halving import CONTINUED_FRACTION, Outcome, Plan, plan_halving, promote, rank, short_epochs
+from .results import Candidate, SelectResult
+from .store import RunDir
+from .trial import TrialResult, TrialSpec, run_payload, torch_threads
+
+log = logging.getLogger(__name__)
+
+#: Budget of a selection in full training runs, range test included. Measured in the
+#: quality benchmark (8 tasks x 3 seeds): 2.5 (costing 2.2 runs) lands +0.1 points from
+#: a 21-point grid's best on average, +0.5 on the worst task; 3.5 (3.3 runs) +0.0 / +0.5.
+DEFAULT_BUDGET = 2.5
+
+OnTrial = Callable[[TrialResult], None]
+
+#: Torch CPU threads per trial by default: small vision models train fastest on one
+#: thread per process (trials run side by side for parallelism), and a fixed count makes
+#: CPU results identical on every backend.
+THREADS = 1
+
+
+def steps_per_epoch(task: Task) -> int:
+    """Optimizer steps in one epoch of the task's training split."""
+    return len(task.train_loader())
+
+
+def find_cost_steps(find: FindResult) -> int:
+    """Optimizer steps the range test took (a stopped sweep: the points it recorded + 1)."""
+    steps = len(find.history_lr) + (1 if find.stopped_early else 0)
+    return steps * int(find.config.get("accumulation_steps", 1) or 1)
+
+
+def prefix_exact(protocol: ScheduleSpec, short: int) -> bool:
+    """True when the first ``short`` epochs of the protocol equal the protocol compressed
+    into ``short`` epochs (a constant LR; a plateau schedule, whose cuts depend on the run
+    and are kept by continuing it): then a short trial can simply be continued."""
+    if not protocol.per_batch:
+        return True
+    s, t = short * protocol.steps_per_epoch, protocol.total_steps
+    return all(protocol.lr_at(i) == protocol.lr_at((i * t) // s) for i in range(s))
+
+
+def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_count: int = MAX_COUNT) -> tuple[float, ...]:
+    """The candidate ladder for a range-test result (see :mod:`lrscout.selection.candidates`)."""
+    low, high = find.interval
+    return candidate_lrs(
+        low, high, steep=find.suggestions.get("steep"), onset=find.onset,
+        min_loss=min_loss_lr(find.history_lr, find.smoothed or find.history_loss),
+        per_decade=per_decade, max_count=max_count,
+    )
+
+
+def _outcome(t: TrialResult) -> Outcome:
+    return Outcome(t.spec.lr, t.val_acc, t.val_loss, t.collapsed)
+
+
+def run_trials(
+    specs: Sequence[TrialSpec], task: Task, rundir: RunDir, backend: Backend, on_trial: OnTrial | None = None,
+    threads: int | None = THREADS,
+) -> list[TrialResult]:
+    """Results for ``specs``: loaded when already in ``rundir``, otherwise run on ``backend``
+    (each with ``threads`` CPU threads) and saved the moment each finishes."""
+    task_json = task.to_json()
+    results: list[TrialResult | None] = [rundir.load_trial(s, task_json) for s in specs]
+    todo = [i for i, r in enumerate(results) if r is None]
+    for i, r in enumerate(results):
+        if r is not None:
+            log.info("trial %s: finished earlier (val acc %.4f)", specs[i].trial_id, r.val_acc)
+    payloads = [{"task": task_json, "trial": specs[i].to_json(), "checkpoint_dir": str(rundir.trials_dir.resolve()),
+                 "threads": threads, "workdir": os.getcwd()} for i in todo]
+
+    def done(j: int, data: dict[str, Any]) -> None:
+        result = TrialResult.from_json(data)
+        rundir.save_trial(result)
+        results[todo[j]] = result
+        log.info("trial %s: lr %.3g, %d epochs, val acc %.4f%s", result.spec.trial_id, result.spec.lr,
+                 result.spec.epochs, result.val_acc, " (collapsed)" if result.collapsed else "")
+        if on_trial is not None:
+            on_trial(result)
+
+    if payloads:
+        rundir.trials_dir.mkdir(parents=True, exist_ok=True)
+        backend.map(run_payload, payloads, on_result=done)
+    return [r for r in results if r is not None]
+
+
+def _backend(backend: str | Backend, workers: int, ray_address: str | None, threads: int | None = THREADS) -> Backend:
+    if isinstance(backend, str):
+        if backend == "ray":
+            return get_backend(backend, workers=workers, ray_address=ray_address, cpus_per_trial=float(threads or 1))
+        return get_backend(backend, workers=workers, ray_address=ray_address)
+    if workers != 1 or ray_address is not None:
+        raise ConfigError("workers / ray_address configure a backend by name; set them on the Backend object")
+    return backend
+
+
+def select(
+    task: Task,
+    *,
+    schedule: str = "constant",
+    epochs: int = 10,
+    budget: float = DEFAULT_BUDGET,
+    schedule_params: Mapping[str, Any] | None = None,
+    backend: str | Backend = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    out_dir: str | Path | None = None,
+    find_result: FindResult | None = None,
+    find_kwargs: Mapping[str, Any] | None = None,
+    per_decade: float = PER_DECADE,
+    max_candidates: int = MAX_COUNT,
+    threads: int | None = THREADS,
+    keep_checkpoints: bool = False,
+    on_trial: OnTrial | None = None,
+) -> SelectResult:
+    """Choose the LR for ``task`` trained ``epochs`` epochs with ``schedule``, and prove it.
+
+    ``budget`` is the most the selection may cost, in full training runs of this protocol,
+    range test included (the default, :data:`DEFAULT_BUDGET`, buys three short runs and
+    one finalist on digits; more buys more candidates and finalists). ``backend`` is ``"local"`` (``workers`` processes) or ``"ray"``
+    (``ray_address`` for a cluster), or a backend object. ``out_dir`` keeps
+    ``select.json``, ``report.html``, the range test and every trial; rerunning into it
+    resumes. ``find_result`` reuses a range test of the same task; ``find_kwargs`` go to
+    :func:`~lrscout.engine.find_task`. ``threads``: torch CPU threads for the range test
+    and each trial (CPU results depend on it, so it is fixed: the same choice on every
+    backend and machine; ``None`` leaves torch's setting alone). ``on_trial`` is called
+    after each trial this call runs (not the ones loaded from ``out_dir``).
+
+    Scores are validation accuracies (0..1) on the validation split carved from the
+    training data; the test split is never touched.
+
+    Example::
+
+        result = lrscout.select(Task("digits", "simplecnn", "sgd"), epochs=10, out_dir="runs/select")
+        print(result.lr, result.score, result.cost_runs)
+        scheduler = result.schedule.build(optimizer)
+    """
+    t0 = time.perf_counter()
+    if get_optimizer(task.optimizer).lr_free:
+        raise ConfigError(f"{task.optimizer} sets its own step size: there is no LR to select "
+                          "(compare ranks it against tuned optimizers)")
+    if epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    params = dict(schedule_params or {})
+    find_kwargs = dict(find_kwargs or {})
+    spe = steps_per_epoch(task)
+    protocol = schedule_for(1.0, schedule, epochs, spe, **params)  # validates kind and parameters now
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be >= 1 (or None), got {threads}")
+    runner = _backend(backend, workers, ray_address, threads)  # validates the backend name now
+    settings = {
+        "task": task.to_json(), "schedule": protocol.kind, "schedule_params": protocol.to_json()["params"],
+        "epochs": epochs, "steps_per_epoch": spe, "budget": budget, "find_kwargs": find_kwargs,
+        "per_decade": per_decade, "max_candidates": max_candidates, "threads": threads,
+        "find_given": None if find_result is None else {"lr": find_result.lr, "interval": list(find_result.interval),
+                                                        "onset": find_result.onset},
+    }
+    with RunDir(out_dir) as rundir:
+        resuming = rundir.claim(settings)
+        find = find_result or (rundir.load_find() if resuming else None)
+        if find is None:
+            log.info("range test on %s / %s / %s", task.dataset, task.model, task.optimizer)
+            with torch_threads(threads):
+                find = find_task(task, **find_kwargs)
+        rundir.save_find(find)
+        overhead = find_cost_steps(find) / (epochs * spe)
+        continued = epochs > 1 and prefix_exact(protocol, short_epochs(epochs, CONTINUED_FRACTION))
+        ladder = candidates_for(find, per_decade=per_decade, max_count=max_candidates)
+        plan = plan_halving(len(ladder), epochs, budget, overhead=overhead, continued=continued)
+        first = len(ladder) - len(top_of_ladder(ladder, plan.rungs[0].size))
+        log.info("%d candidates %s, plan %s", len(ladder) - first, [f"{x:.3g}" for x in ladder[first:]],
+                 plan.to_json())
+
+        with runner:
+            rungs = _run_plan(task, protocol, ladder, first, plan, rundir, runner, on_trial, threads)
+        result = _assemble(task, protocol, ladder, plan, rungs, find, overhead, settings, time.perf_counter() - t0)
+        if not keep_checkpoints:
+            rundir.remove_checkpoints()
+        if rundir.persistent:
+            from ..report.selection import save_select
+
+            save_select(result, rundir.path)
+    return result
+
+
+def _trial_spec(c: int, lr: float, r: int, plan: Plan, protocol: ScheduleSpec) -> TrialSpec:
+    last = len(plan.rungs) - 1
+    epochs = plan.rungs[r].epochs
+    spec = schedule_for(lr, protocol.kind, protocol.epochs, protocol.steps_per_epoch, **protocol.params)
+    continued = plan.continued and r > 0
+    return TrialSpec(
+        trial_id=f"r{r}-c{c}", candidate=c, lr=lr, rung=r, epochs=epochs, schedule=spec.to_json(),
+        compress=(not plan.continued) and epochs < plan.epochs, start_epoch=plan.start_epoch(r),
+        parent=f"r{r - 1}-c{c}" if continued else None, checkpoint=plan.continued and r < last,
+    )
+
+
+def _run_plan(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], first: int, plan: Plan, rundir: RunDir,
+              backend: Backend, on_trial: OnTrial | None, threads: int | None) -> list[list[TrialResult]]:
+    """Run the rungs in turn; between rungs the best healthy trials advance.
+
+    Rung 0 trains ``ladder[first:]`` (the budget's share, from the top). While fewer of its
+    trials are healthy than the next rung takes, it goes on down the ladder one candidate
+    at a time: collapsing short runs say the LRs are too high, and a budget spent on them
+    alone would leave nothing to choose (this costs more than the plan; the cost says so).
+    """
+    alive = list(range(first, len(ladder)))
+    rungs: list[list[TrialResult]] = []
+    for r, rung in enumerate(plan.rungs):
+        if not alive:
+            break
+        specs = [_trial_spec(c, ladder[c], r, plan, protocol) for c in alive]
+        results = run_trials(specs, task, rundir, backend, on_trial, threads)
+        if r == 0:
+            need = plan.rungs[1].size if len(plan.rungs) > 1 else 1
+            while first > 0 and sum(not t.collapsed for t in results) < need:
+                first -= 1
+                log.info("too few healthy short runs: adding candidate %.3g from below", ladder[first])
+                results = run_trials([_trial_spec(first, ladder[first], 0, plan, protocol)], task, rundir, backend,
+                                     on_trial, threads) + results
+        rungs.append(results)
+        if r + 1 < len(plan.rungs):
+            keep = promote([_outcome(t) for t in results], plan.rungs[r + 1].size)
+            alive = sorted(results[i].spec.candidate for i in keep)
+    return rungs
+
+
+def _safe_fallback(earlier: list[list[TrialResult]], below: float) -> TrialResult | None:
+    """The best healthy earlier-rung trial at an LR below every collapsed finalist.
+
+    A finalist that trained well on the short run and collapsed on the full one says
+    the protocol is unstable at that LR; a lower LR that trained healthily is the safe
+    choice, even though its score comes from a shorter run.
+    """
+    pool = [t for results in earlier for t in results if not t.collapsed and t.spec.lr < below]
+    if not pool:
+        return None
+    return pool[rank([_outcome(t) for t in pool])[0]]
+
+
+def _assemble(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan: Plan,
+              rungs: list[list[TrialResult]], find: FindResult, overhead: float, settings: dict[str, Any],
+              seconds: float) -> SelectResult:
+    notes: list[str] = []
+    latest: dict[int, TrialResult] = {}
+    for results in rungs:
+        for t in results:
+            latest[t.spec.candidate] = t
+    top = rungs[-1]
+    chosen = top[rank([_outcome(t) for t in top])[0]]
+    extra = len(rungs[0]) - plan.rungs[0].size
+    if extra > 0:
+        notes.append(f"too many short runs collapsed at the top of the ladder: {extra} more candidate(s) from "
+                     "below were tried, beyond the planned cost")
+    if len(rungs) < len(plan.rungs):
+        notes.append("every candidate collapsed in the short runs: no LR reached the full protocol; "
+                     "the choice is the least bad short run (check the range test)")
+    elif chosen.collapsed:
+        fallback = _safe_fallback(rungs[:-1], min(t.spec.lr for t in top))
+        if fallback is None:
+            notes.append("every finalist collapsed on the full protocol; the choice is unreliable")
+        else:
+            notes.append(
+                f"every finalist collapsed on the full protocol; chose {fallback.spec.lr:.3g}, the best "
+                f"candidate below them that trained healthily ({fallback.spec.epochs} epochs): the "
+                "full protocol is unstable near the finalists' LRs"
+            )
+            chosen = fallback
+    candidates = tuple(
+        Candidate(lr=ladder[c], score=t.val_acc, val_loss=t.val_loss, epochs_run=t.spec.epochs, rung=t.spec.rung,
+                  collapsed=t.collapsed, note=t.note)
+        for c, t in sorted(latest.items())
+    )
+    trials = tuple(t for results in rungs for t in results)
+    cost = overhead + sum(t.epochs_trained for t in trials) / plan.epochs
+    schedule = schedule_for(chosen.spec.lr, protocol.kind, protocol.epochs, protocol.steps_per_epoch, **protocol.params)
+    config = {**settings, "find_cost_runs": overhead, "candidate_lrs": [ladder[c] for c in sorted(latest)]}
+    return SelectResult(
+        lr=chosen.spec.lr, score=chosen.val_acc, val_loss=chosen.val_loss, candidates=candidates, trials=trials,
+        schedule=schedule, cost_runs=cost, seconds=seconds, plan=plan, find=find, config=config, notes=tuple(notes),
+    )
+
+
+__all__ = ["DEFAULT_BUDGET", "candidates_for", "prefix_exact", "run_trials", "select", "steps_per_epoch"]

@@ -1,0 +1,273 @@
+"""One trial of a selection: train a fresh model at one LR on the user's protocol.
+
+A trial is described by plain JSON (:class:`TrialSpec`, plus the task), so any backend can
+ship it to a worker process or a Ray node, and its outcome comes back as plain JSON
+(:class:`TrialResult`). Every trial of a task starts from the same weights (the task's
+seed) and sees the same batches; only the LR differs.
+
+* A short trial of a *restarted* plan trains the full protocol's schedule compressed into
+  its few epochs: planned LR at step ``t`` of ``S`` = full plan at step ``floor(t T / S)``
+  of ``T``, so a decay at 30% of the run still happens at 30% of the short run.
+* A short trial of a *continued* plan trains the first epochs of the full protocol and
+  saves a checkpoint (model, optimizer, scheduler, torch CPU and CUDA RNG); the promoted trial loads it
+  and goes on. The data order is fast-forwarded by drawing the skipped epochs' batch
+  orders, so the continuation equals an uninterrupted run bit for bit. When the
+  checkpoint is missing (deleted, or on another node of a cluster) the trial retrains
+  the prefix instead: the same numbers, more cost, and ``epochs_trained`` says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from .._io import atomic_write
+from ..errors import DataError
+from ..schedules import ScheduleSpec
+from ..schedules.torch_adapter import set_base_lr
+from ..task import Task
+from ..training import fit
+
+log = logging.getLogger(__name__)
+
+#: Batch size for validation passes (only speed depends on it).
+EVAL_BATCH = 512
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What to train: candidate ``candidate`` at ``lr``, in ``rung``, until epoch ``epochs``.
+
+    ``schedule`` is the full protocol's :class:`ScheduleSpec` JSON at this LR; ``compress``
+    squeezes it into ``epochs`` epochs; ``parent`` names the trial whose checkpoint at
+    ``start_epoch`` this one continues; ``checkpoint`` asks for one at the end.
+    """
+
+    trial_id: str
+    candidate: int
+    lr: float
+    rung: int
+    epochs: int
+    schedule: dict[str, Any]
+    compress: bool = False
+    start_epoch: int = 0
+    parent: str | None = None
+    checkpoint: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trial_id": self.trial_id, "candidate": self.candidate, "lr": self.lr, "rung": self.rung,
+            "epochs": self.epochs, "schedule": self.schedule, "compress": self.compress,
+            "start_epoch": self.start_epoch, "parent": self.parent, "checkpoint": self.checkpoint,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrialSpec:
+        return cls(
+            trial_id=str(data["trial_id"]), candidate=int(data["candidate"]), lr=float(data["lr"]),
+            rung=int(data["rung"]), epochs=int(data["epochs"]), schedule=dict(data["schedule"]),
+            compress=bool(data.get("compress", False)), start_epoch=int(data.get("start_epoch", 0)),
+            parent=data.get("parent"), checkpoint=bool(data.get("checkpoint", False)),
+        )
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """Validation after one epoch (``epoch`` counts from 1 within the protocol)."""
+
+    epoch: int
+    val_acc: float
+    val_loss: float | None
+    train_loss: float | None
+    lr: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "val_acc": self.val_acc, "val_loss": self.val_loss,
+                "train_loss": self.train_loss, "lr": self.lr}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> EpochRecord:
+        return cls(int(d["epoch"]), float(d["val_acc"]), d.get("val_loss"), d.get("train_loss"), float(d["lr"]))
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """How a trial ended: final validation accuracy (0..1) and loss, health, its curve.
+
+    ``collapsed`` is true when the loss became NaN/inf, or when the accuracy is no better
+    than always answering the most frequent class *and* the validation loss is no better
+    than a uniform guess (``ln K``): diverged, or learned nothing (a slow start that has
+    begun to learn is not collapsed); ``epochs_trained`` is what it cost
+    (``epochs - start_epoch``, or ``epochs`` when a missing checkpoint forced a retrain).
+    """
+
+    spec: TrialSpec
+    val_acc: float
+    val_loss: float | None
+    collapsed: bool
+    history: tuple[EpochRecord, ...] = ()
+    note: str | None = None
+    epochs_trained: int = 0
+    seconds: float = 0.0
+    task: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec.to_json(), "val_acc": self.val_acc, "val_loss": self.val_loss,
+            "collapsed": self.collapsed, "history": [e.to_json() for e in self.history], "note": self.note,
+            "epochs_trained": self.epochs_trained, "seconds": self.seconds, "task": self.task,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TrialResult:
+        try:
+            return cls(
+                spec=TrialSpec.from_json(d["spec"]), val_acc=float(d["val_acc"]), val_loss=d.get("val_loss"),
+                collapsed=bool(d["collapsed"]), history=tuple(EpochRecord.from_json(e) for e in d.get("history", [])),
+                note=d.get("note"), epochs_trained=int(d.get("epochs_trained", 0)),
+                seconds=float(d.get("seconds", 0.0)), task=dict(d.get("task", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"malformed trial result: {exc}") from exc
+
+
+def compressed_scheduler(optimizer: torch.optim.Optimizer, full: ScheduleSpec, epochs: int) -> LambdaLR:
+    """The full plan squeezed into ``epochs`` epochs: step ``t`` of ``S`` follows step
+    ``floor(t * T / S)`` of the full plan's ``T`` steps (same base LRs, same group ratios)."""
+    short_total = epochs * full.steps_per_epoch
+    total = full.total_steps
+    set_base_lr(optimizer, full.lr)
+
+    def multiplier(t: int) -> float:
+        return full.lr_at(min(total - 1, (t * total) // short_total)) / full.lr
+
+    return LambdaLR(optimizer, lr_lambda=multiplier)
+
+
+def _skip_epochs(loader: Any, epochs: int) -> None:
+    """Draw ``epochs`` epochs of batch order from ``loader`` without loading any data, so a
+    resumed run sees the batches the uninterrupted run would have seen."""
+    for _ in range(epochs):
+        for _ in loader.sampler:
+            pass
+
+
+def checkpoint_path(checkpoint_dir: str | Path, trial_id: str) -> Path:
+    return Path(checkpoint_dir) / f"{trial_id}.pt"
+
+
+def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = None) -> TrialResult:
+    """Train one trial and measure it on the validation split (never the test split)."""
+    t0 = time.perf_counter()
+    splits = task.splits()
+    train = task.train_loader()
+    val = splits.loader("val", EVAL_BATCH)
+    full = ScheduleSpec.from_json(spec.schedule)
+    if full.steps_per_epoch != len(train):
+        raise DataError(f"trial {spec.trial_id} was planned for {full.steps_per_epoch} steps per epoch, "
+                        f"the data gives {len(train)}")
+    model = task.build_model(splits.info)  # seeded: every candidate starts from the same weights
+    optimizer = task.build_optimizer(model.parameters(), lr=spec.lr)
+    scheduler: Any = compressed_scheduler(optimizer, full, spec.epochs) if spec.compress else full.build(optimizer)
+    start = 0
+    if spec.parent is not None:
+        path = checkpoint_path(checkpoint_dir, spec.parent) if checkpoint_dir is not None else None
+        if path is not None and path.exists():
+            state = torch.load(path, map_location=task.torch_device, weights_only=True)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"].cpu())
+            if state.get("cuda_rng") and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all([t.cpu() for t in state["cuda_rng"]])
+            _skip_epochs(train, spec.start_epoch)
+            start = spec.start_epoch
+        else:
+            log.info("trial %s: no checkpoint of %s, retraining its %d epochs", spec.trial_id, spec.parent,
+                     spec.start_epoch)
+    result = fit(model, optimizer, train, val, epochs=spec.epochs, scheduler=scheduler, start_epoch=start)
+    history = tuple(
+        EpochRecord(e.epoch, e.val_acc, _finite_or_none(e.val_loss), _finite_or_none(e.train_loss), e.lr)
+        for e in result.epochs if e.epoch > spec.start_epoch
+    )
+    if spec.checkpoint and checkpoint_dir is not None:
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
+                 "cuda_rng": list(torch.cuda.get_rng_state_all()) if task.torch_device.type == "cuda" else []}
+        atomic_write(checkpoint_path(checkpoint_dir, spec.trial_id), lambda p: torch.save(state, p))
+    labels = splits.val.tensors[1]
+    majority = float(torch.bincount(labels).max()) / len(labels)
+    uniform_loss = math.log(splits.info.num_classes)  # the loss of knowing nothing
+    val_loss = _finite_or_none(result.final_val_loss)
+    acc = result.final_val_acc
+    note = result.stopped
+    chance = acc <= majority + 0.5 / len(labels)
+    collapsed = note is not None or val_loss is None or (chance and val_loss >= uniform_loss)
+    if collapsed and note is None:
+        note = ("validation loss not finite" if val_loss is None else
+                f"chance accuracy ({acc:.3f}) and a loss no better than a uniform guess ({val_loss:.3f})")
+    return TrialResult(
+        spec=spec, val_acc=acc, val_loss=val_loss, collapsed=collapsed, history=history, note=note,
+        epochs_trained=len(result.epochs), seconds=time.perf_counter() - t0, task=task.to_json(),
+    )
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op CPU threads (``None``: leave as is), then restore.
+
+    CPU results depend on the thread count (reductions are split differently), so every
+    trial and the range test of a selection run with the same count, on any backend.
+    """
+    if not threads:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def working_dir(path: str | None) -> Iterator[None]:
+    """Run the block in ``path`` when it exists here (a Ray worker starts in its trial
+    folder; relative data and output paths are the driver's), then go back."""
+    if not path or not Path(path).is_dir() or Path(path).resolve() == Path.cwd().resolve():
+        yield
+        return
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def run_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """JSON in, JSON out: the entry point backends run in their workers.
+
+    ``payload = {"task": Task JSON, "trial": TrialSpec JSON, "checkpoint_dir": str | None,
+    "threads": int | None, "workdir": str | None}``: ``threads`` fixes torch's CPU threads
+    for the trial; relative paths (data, checkpoints) are read from ``workdir``, the
+    driver's working directory.
+    """
+    task = Task(**payload["task"])
+    spec = TrialSpec.from_json(payload["trial"])
+    with working_dir(payload.get("workdir")), torch_threads(payload.get("threads")):
+        return run_trial(task, spec, payload.get("checkpoint_dir")).to_json()

@@ -1,0 +1,86 @@
+"""Candidate ladder: named points of the rule, spacing, clamps, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lrscout.errors import ConfigError
+from lrscout.selection.candidates import candidate_lrs, min_loss_lr, top_of_ladder
+
+
+def decades(lrs: tuple[float, ...]) -> np.ndarray:
+    return np.diff(np.log10(lrs))
+
+
+def test_ladder_hangs_one_step_above_the_onset_with_three_per_decade() -> None:
+    lrs = candidate_lrs(0.001, 0.004, steep=0.003, onset=0.012)
+    assert len(lrs) == 6
+    assert lrs[-1] == pytest.approx(0.012 * 10 ** (1 / 3))
+    assert np.allclose(decades(lrs), 0.3)  # 1.5 decades in 5 steps
+    assert lrs == tuple(sorted(lrs))
+
+
+def test_points_lie_above_the_steepest_point_and_cover_the_interval() -> None:
+    lrs = candidate_lrs(0.001, 0.004, steep=0.003, onset=0.012)
+    assert sum(lr > 0.003 for lr in lrs) >= 2
+    assert lrs[0] <= 0.001
+
+
+def test_without_onset_the_top_is_the_min_loss_lr_raised_above_steep() -> None:
+    assert candidate_lrs(0.01, 0.05, steep=0.02, min_loss=0.2)[-1] == pytest.approx(0.2)
+    # min-loss below steep * 10**(1/3): the top is raised so one point sits above steep
+    assert candidate_lrs(0.01, 0.05, steep=0.04, min_loss=0.05)[-1] == pytest.approx(0.04 * 10 ** (1 / 3))
+    # nothing but the interval: its high end
+    assert candidate_lrs(0.01, 0.05)[-1] == pytest.approx(0.05)
+
+
+def test_span_is_clamped_between_min_and_max_decades() -> None:
+    narrow = candidate_lrs(0.1, 0.1, onset=0.1, above_onset=0)  # degenerate interval
+    assert math.log10(narrow[-1] / narrow[0]) == pytest.approx(1.5)
+    wide = candidate_lrs(1e-6, 0.1, onset=0.1, above_onset=0)  # interval five decades wide
+    assert math.log10(wide[-1] / wide[0]) == pytest.approx(2.5)
+    assert len(wide) == 6  # thinned to max_count, not followed down
+
+
+def test_count_limits_respace_the_same_span() -> None:
+    six = candidate_lrs(0.001, 0.004, steep=0.003, onset=0.012)
+    four = candidate_lrs(0.001, 0.004, steep=0.003, onset=0.012, max_count=4)
+    assert len(four) == 4 and four[0] == pytest.approx(six[0]) and four[-1] == pytest.approx(six[-1])
+    assert candidate_lrs(0.001, 0.004, onset=0.012, min_count=1, max_count=1) == pytest.approx((0.012 * 10 ** (1 / 3),))
+    assert len(candidate_lrs(0.001, 0.004, onset=0.012, per_decade=6, max_count=20)) == 10
+
+
+@pytest.mark.parametrize(
+    "args, kwargs",
+    [
+        ((0.0, 0.1), {}),
+        ((0.1, 0.01), {}),
+        ((0.01, 0.1), {"onset": float("nan")}),
+        ((0.01, 0.1), {"per_decade": 0}),
+        ((0.01, 0.1), {"min_span": 3.0, "max_span": 2.0}),
+        ((0.01, 0.1), {"min_count": 3, "max_count": 2}),
+    ],
+)
+def test_bad_input_raises_config_error(args: tuple[float, float], kwargs: dict) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError):
+        candidate_lrs(*args, **kwargs)
+
+
+def test_min_loss_lr_reads_the_smoothed_minimum() -> None:
+    assert min_loss_lr([0.1, 0.2, 0.3], [3.0, 1.0, 2.0]) == 0.2
+    assert min_loss_lr([0.1, 0.2], [float("nan"), 1.0]) == 0.2
+    assert min_loss_lr([], []) is None
+
+
+def test_top_of_ladder_drops_from_the_bottom_and_keeps_the_spacing() -> None:
+    ladder = candidate_lrs(0.001, 0.004, steep=0.003, onset=0.012)
+    assert len(ladder) == 6
+    top = top_of_ladder(ladder, 3)
+    assert top == ladder[3:] and top[-1] == ladder[-1]
+    assert top[1] / top[0] == pytest.approx(ladder[1] / ladder[0])
+    assert top_of_ladder(ladder, 10) == ladder
+    with pytest.raises(ConfigError):
+        top_of_ladder(ladder, 0)

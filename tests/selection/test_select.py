@@ -1,0 +1,181 @@
+"""select(): the choice, its bookkeeping, files, JSON schema, determinism and resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lrscout.errors import ConfigError
+from lrscout.selection import SelectResult, TrialResult, select
+from lrscout.selection.halving import Outcome, rank
+from lrscout.selection.candidates import top_of_ladder
+from lrscout.selection.selection import candidates_for, find_cost_steps
+
+from .conftest import KWARGS, TASK
+
+
+def comparable(result: SelectResult) -> dict[str, Any]:
+    """The JSON without wall-clock times."""
+    data = result.to_json()
+    data.pop("seconds")
+    data["find"].pop("seconds")
+    for t in data["trials"]:
+        t.pop("seconds")
+    return data
+
+
+def _outcome(t: TrialResult) -> Outcome:
+    return Outcome(t.spec.lr, t.val_acc, t.val_loss, t.collapsed)
+
+
+def test_choice_is_the_best_finalist_and_the_books_add_up(small_select: SelectResult) -> None:
+    r = small_select
+    plan = r.plan
+    assert [(g.epochs, g.size) for g in plan.rungs] == [(2, 4), (4, 2)]
+    assert [c.lr for c in r.candidates] == pytest.approx(top_of_ladder(candidates_for(r.find), 4))
+    finalists = [t for t in r.trials if t.spec.epochs == 4]
+    assert len(finalists) == 2 and all(t.spec.parent == f"r0-c{t.spec.candidate}" for t in finalists)
+    best = finalists[rank([_outcome(t) for t in finalists])[0]]
+    assert (r.lr, r.score, r.val_loss) == (best.spec.lr, best.val_acc, best.val_loss)
+    # the finalists are the best two of rung 0
+    rung0 = [t for t in r.trials if t.spec.rung == 0]
+    top2 = {rung0[i].spec.candidate for i in rank([_outcome(t) for t in rung0])[:2]}
+    assert {t.spec.candidate for t in finalists} == top2
+    # cost: range test + 4 two-epoch trials + 2 continued for two more epochs, in 4-epoch runs
+    steps = find_cost_steps(r.find)
+    assert r.cost_runs == pytest.approx(steps / (4 * 8) + (4 * 2 + 2 * 2) / 4)
+    assert r.config["find_cost_runs"] == pytest.approx(steps / 32)
+    assert r.schedule.lr == r.lr and r.schedule.kind == "constant" and r.schedule.epochs == 4
+    assert r.schedule.steps_per_epoch == 8
+    for c in r.candidates:  # the table shows each candidate at the last rung it reached
+        assert c.epochs_run == (4 if c.lr in {t.spec.lr for t in finalists} else 2)
+
+
+def test_same_seed_same_choice_and_json_round_trip(small_select: SelectResult, tmp_path: Path) -> None:
+    again = select(TASK, **KWARGS, out_dir=tmp_path)
+    assert comparable(again) == comparable(small_select)
+    data = json.loads((tmp_path / "select.json").read_text())
+    assert data["version"] == 1
+    assert isinstance(data["lr"], float) and 0 <= data["score"] <= 1 and data["cost_runs"] > 0
+    assert {"lr", "score", "epochs_run"} <= set(data["candidates"][0])
+    assert {"kind", "lr", "epochs", "steps_per_epoch", "params", "version"} <= set(data["schedule"])
+    back = SelectResult.from_json(data)
+    assert comparable(back) == comparable(again)
+    assert back.lr == again.lr and back.candidates == again.candidates and back.schedule == again.schedule
+    # the directory: results, range test, one file per trial; no checkpoints or temp files left
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"select.json", "report.html", "find.json", "select-state.json", "trials"} <= names
+    assert len(list((tmp_path / "trials").glob("*.json"))) == len(again.trials) == 6
+    assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob(".*.tmp"))
+    assert again.plot().get_xscale() == "log"
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_selection_resumes_without_rerunning_finished_trials(small_select: SelectResult,
+                                                                      tmp_path: Path) -> None:
+    ran: list[str] = []
+
+    def die_after(n: int):  # type: ignore[no-untyped-def]
+        def hook(t: TrialResult) -> None:
+            ran.append(t.spec.trial_id)
+            if len(ran) == n:
+                raise Killed
+
+        return hook
+
+    with pytest.raises(Killed):  # killed in rung 0, after three trials
+        select(TASK, **KWARGS, out_dir=tmp_path, on_trial=die_after(3))
+    assert len(list((tmp_path / "trials").glob("*.json"))) == 3
+    ran.clear()
+    with pytest.raises(Killed):  # killed again in rung 1, after the first finalist
+        select(TASK, **KWARGS, out_dir=tmp_path, on_trial=die_after(2))
+    assert ran[0] == [t.spec.trial_id for t in small_select.trials if t.spec.rung == 0][-1]
+    assert ran[1].startswith("r1-")
+    ran.clear()
+    resumed = select(TASK, **KWARGS, out_dir=tmp_path, on_trial=lambda t: ran.append(t.spec.trial_id))
+    assert len(ran) == 1 and ran[0].startswith("r1-")  # only the missing finalist ran
+    assert comparable(resumed) == comparable(small_select)  # and the result is the uninterrupted one
+
+
+def test_other_settings_in_the_same_directory_are_refused(tmp_path: Path) -> None:
+    select(TASK, **{**KWARGS, "budget": 2.5}, out_dir=tmp_path)
+    with pytest.raises(ConfigError, match="other settings.*budget"):
+        select(TASK, **KWARGS, out_dir=tmp_path)
+
+
+def test_compressed_schedule_plan_restarts_its_finalists() -> None:
+    r = select(TASK, schedule="cosine", epochs=4, budget=4.0, find_kwargs={"num_iter": 20})
+    assert not r.plan.continued
+    assert [(g.epochs, g.size) for g in r.plan.rungs] == [(1, 5), (4, 2)]  # a third of the run, compressed
+    short = [t for t in r.trials if t.spec.rung == 0]
+    final = [t for t in r.trials if t.spec.rung == 1]
+    assert all(t.spec.compress and t.spec.epochs == 1 for t in short)
+    assert final and all(not t.spec.compress and t.spec.parent is None and t.epochs_trained == 4 for t in final)
+    assert r.schedule.kind == "cosine" and r.schedule.params["warmup_steps"] == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"schedule": "nope"}, "unknown schedule"),
+        ({"schedule": "step", "schedule_params": {"size": 2}}, "unknown parameter"),
+        ({"epochs": 0}, "epochs must be"),
+        ({"backend": "nope"}, "unknown backend"),
+        ({"workers": 2, "backend": "ray"}, "local backend"),
+        ({"budget": 0.5}, "too small"),
+    ],
+)
+def test_bad_settings_raise_config_error(kwargs: dict[str, Any], message: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=message):
+        select(TASK, **{**KWARGS, **kwargs}, out_dir=tmp_path)
+
+
+def test_lr_free_optimizers_have_nothing_to_select() -> None:
+    with pytest.raises(ConfigError, match="sets its own step size"):
+        select(dataclasses.replace(TASK, optimizer="prodigy"), **KWARGS)
+
+
+def test_trials_run_on_a_fixed_thread_count_whatever_the_caller_uses(small_select: SelectResult) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        again = select(TASK, **KWARGS)
+        assert torch.get_num_threads() == 2  # the caller's setting is put back
+    finally:
+        torch.set_num_threads(before)
+    assert comparable(again) == comparable(small_select)
+    with pytest.raises(ConfigError, match="threads"):
+        select(TASK, **KWARGS, threads=0)
+
+
+def test_collapsing_short_runs_send_the_search_down_the_ladder(small_select: SelectResult) -> None:
+    """A range test read a decade too high: the budget's top candidates all collapse, so
+    rung 0 goes on down the ladder until it has as many healthy runs as the finalists."""
+    f = small_select.find
+    high = dataclasses.replace(
+        f, lr=f.lr * 10, interval=(f.interval[0] * 10, f.interval[1] * 10),
+        onset=None if f.onset is None else f.onset * 10,
+        suggestions={k: (None if v is None else v * 10) for k, v in f.suggestions.items()},
+        history_lr=[x * 10 for x in f.history_lr],
+    )
+    ladder = candidates_for(high)
+    r = select(TASK, **KWARGS, find_result=high)
+    rung0 = [t for t in r.trials if t.spec.rung == 0]
+    planned = top_of_ladder(ladder, r.plan.rungs[0].size)
+    assert [t.spec.lr for t in rung0][-len(planned):] == pytest.approx(planned)
+    assert len(rung0) > len(planned)  # candidates were added from below
+    assert sum(not t.collapsed for t in rung0) == r.plan.rungs[1].size  # and no more than needed
+    assert not rung0[0].collapsed  # the descent stopped at the run that made up the number
+    assert r.lr in {t.spec.lr for t in rung0 if not t.collapsed}
+    assert r.cost_runs > r.plan.cost_runs + r.config["find_cost_runs"] - 1e-9
+    assert any("more candidate(s) from below" in n for n in r.notes)
+    assert not any("from below" in n for n in small_select.notes)
