@@ -1,10 +1,17 @@
 """``diagnose`` on real curves: SimpleCNN trained on digits at LRs from far too low to far too
 high, logged in the formats other tools write, read back and judged.
 
-The LRs were picked by running them (plain SGD, batch 64, constant LR, 6 epochs; seeds 0-3
-all give the same verdicts): 1e-5 and 1e-3 barely move the loss, 0.05 trains well, 0.3
-makes progress with big spikes, 1 and 20 blow the network up (its loss ends back at
-ln 10 or above), and 0.1 held for 40 epochs flattens out long before the end.
+The LRs were picked by running them (plain SGD, batch 64, constant LR, 6 epochs): 1e-5 and
+1e-3 barely move the loss, 0.05 trains well, 1 and 20 blow the network up (its loss ends
+back at ln 10 or above), and 0.1 held for 40 epochs flattens out long before the end.
+
+Every rung is far from the edge of its verdict, so the verdicts hold on any CPU (float
+kernels differ between machines, and a run at an edge LR trains on one and diverges on
+another: 0.3, once the "unstable" rung, is healthy with AVX2 kernels and diverged with the
+default ones). The unstable curve is made, not hoped for: the 0.05 run has its classifier
+zeroed after 3 of 6 epochs, as a too-hot warm restart would knock it back; its loss climbs
+back to exactly ln 10 on every machine, then recovers (regression ~0.55 against the 0.25
+threshold, retained ~0.95 against 0.25).
 """
 
 from __future__ import annotations
@@ -25,20 +32,31 @@ LADDER = {  # name: (lr, epochs, format, verdict)
     "lr1e-5": (1e-5, 6, "csv", "stalled"),
     "lr1e-3": (1e-3, 6, "json-records", "stalled"),
     "lr0.05": (0.05, 6, "lrscout", "healthy"),
-    "lr0.3": (0.3, 6, "tensorboard", "unstable"),
+    "lr0.05-knocked": (0.05, 6, "tensorboard", "unstable"),
     "lr1": (1.0, 6, "json-columns", "diverged"),
     "lr20": (20.0, 6, "csv", "diverged"),
     "lr0.1-long": (0.1, 40, "csv", "plateaued"),
 }
 
 
-def _losses(lr: float, epochs: int) -> list[float]:
+KNOCK_EPOCH = 3  # the knocked run's classifier is zeroed after this epoch
+
+
+def _losses(lr: float, epochs: int, knock: bool = False) -> list[float]:
     task = Task(dataset="digits", model="simplecnn", optimizer="sgd", batch_size=64, seed=0)
     splits = task.splits()
     model = task.build_model(splits.info)
     opt = task.build_optimizer(model.parameters(), lr)
-    result = fit(model, opt, splits.loader("train", 64, seed=0), splits.loader("val", 256), epochs=epochs)
-    return list(result.step_loss)
+    train, val = splits.loader("train", 64, seed=0), splits.loader("val", 256)
+    if not knock:
+        return list(fit(model, opt, train, val, epochs=epochs).step_loss)
+    before = fit(model, opt, train, val, epochs=KNOCK_EPOCH).step_loss
+    with torch.no_grad():  # zero logits: the next loss is ln 10 on any CPU
+        model.fc2.weight.zero_()
+        model.fc2.bias.zero_()
+    after = fit(model, opt, train, val, epochs=epochs - KNOCK_EPOCH).step_loss
+    assert after[0] == pytest.approx(np.log(10), rel=1e-6)
+    return list(before) + list(after)
 
 
 def _write(path: Path, fmt: str, losses: list[float]) -> Path:
@@ -80,7 +98,7 @@ def ladder_logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             lrscout.train(task, lr=lr, schedule="constant", epochs=epochs, guard=False, out_dir=root / name)
             logs[name] = root / name / "metrics.csv"
         else:
-            logs[name] = _write(root / name, fmt, _losses(lr, epochs))
+            logs[name] = _write(root / name, fmt, _losses(lr, epochs, knock=name.endswith("knocked")))
     return logs
 
 
