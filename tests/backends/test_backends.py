@@ -19,7 +19,7 @@ def payloads(tmp: Path) -> list[dict]:  # type: ignore[type-arg]
     spe = len(TASK.splits().loader("train", 32))
     out = []
     for i, lr in enumerate((3e-4, 3e-3, 3e-2)):
-        spec = TrialSpec(f"t{i}", i, lr, 0, 1, schedule_for(lr, "constant", 1, spe).to_json())
+        spec = TrialSpec(f"t{i}", i, lr, 0, spe, schedule_for(lr, "constant", 1, spe).to_json())
         out.append({"task": TASK.to_json(), "trial": spec.to_json(), "checkpoint_dir": str(tmp), "threads": 1})
     return out
 

@@ -24,10 +24,10 @@ def test_ray_backend_gives_the_local_choice(tmp_path: Path, monkeypatch: pytest.
         on_ray = select(TASK, **KWARGS, backend=ray_backend, out_dir="run",  # type: ignore[arg-type]
                         on_trial=lambda t: seen.append(t.spec.trial_id))
     assert on_ray.lr == local.lr and on_ray.score == local.score
-    assert [(c.lr, c.score, c.epochs_run) for c in on_ray.candidates] == [
-        (c.lr, c.score, c.epochs_run) for c in local.candidates]
+    assert [(c.lr, c.score, c.steps_run) for c in on_ray.candidates] == [
+        (c.lr, c.score, c.steps_run) for c in local.candidates]
     assert [t.history for t in on_ray.trials] == [t.history for t in local.trials]
     assert sorted(seen) == sorted(t.spec.trial_id for t in local.trials)  # streamed back as each finished
     assert len(list((tmp_path / "run" / "trials").glob("*.json"))) == len(local.trials)
     finalists = [t for t in on_ray.trials if t.spec.rung == 1]
-    assert finalists and all(t.epochs_trained == 2 for t in finalists)  # continued from rung 0's checkpoints
+    assert finalists and all(t.steps_trained == 16 for t in finalists)  # 2 epochs of 8 steps: continued from rung 0's checkpoints

@@ -50,7 +50,7 @@ def test_candidate_grid_is_ratio_major_and_sorted() -> None:
 )
 def test_plan_grid_rungs_and_cost(n: int, epochs: int, rungs: list, cost: float) -> None:
     plan = plan_grid(n, epochs)
-    assert [(r.epochs, r.size) for r in plan.rungs] == rungs and not plan.continued
+    assert [(r.length, r.size) for r in plan.rungs] == rungs and not plan.continued
     assert plan.cost_runs == pytest.approx(cost)
 
 

@@ -1,15 +1,18 @@
-"""Successive-halving bookkeeping: plans from the closed form, ranking, promotion."""
+"""Successive-halving bookkeeping: plans from the closed form, range-test sizing, budget
+refusals, ranking, promotion. Lengths are optimizer steps (digits at batch 64: 20 steps an
+epoch, so a 10-epoch protocol is 200 steps)."""
 
 from __future__ import annotations
 
 import pytest
 
 from lrscout.errors import ConfigError
-from lrscout.selection.halving import Outcome, Plan, Rung, plan_halving, promote, rank, short_epochs
+from lrscout.selection.halving import (Outcome, Plan, RangeTestPlan, Rung, check_budget, plan_halving,
+                                       plan_range_test, promote, rank, short_length)
 
 
 def sizes(plan: Plan) -> list[tuple[int, int]]:
-    return [(r.epochs, r.size) for r in plan.rungs]
+    return [(r.length, r.size) for r in plan.rungs]
 
 
 @pytest.mark.parametrize(
@@ -17,56 +20,111 @@ def sizes(plan: Plan) -> list[tuple[int, int]]:
     [
         # digits: the range test costs ~0.44 runs. A constant LR continues: rung 0 is the
         # first half of the run (0.5 runs a trial), a finalist goes on for the other half.
-        (3.5, 0.44, True, [(5, 4), (10, 2)]),
-        (4.0, 0.44, True, [(5, 5), (10, 2)]),
-        (3.0, 0.44, True, [(5, 4), (10, 1)]),  # two finalists need 4 short trials: 3.0 > 2.56
-        (6.0, 0.44, True, [(5, 6), (10, 3)]),  # at most the best half of six go on
+        (3.5, 0.44, True, [(100, 4), (200, 2)]),
+        (4.0, 0.44, True, [(100, 5), (200, 2)]),
+        (3.0, 0.44, True, [(100, 4), (200, 1)]),  # two finalists need 4 short trials: 3.0 > 2.56
+        (6.0, 0.44, True, [(100, 6), (200, 3)]),  # at most the best half of six go on
         # a decaying schedule is compressed into a third of the run; a finalist restarts (1 run)
-        (4.0, 0.44, False, [(3, 5), (10, 2)]),
-        (3.5, 0.44, False, [(3, 6), (10, 1)]),
+        (4.0, 0.44, False, [(66, 4), (200, 2)]),  # 66 steps: a third of 200, rounded down
+        (3.5, 0.44, False, [(66, 6), (200, 1)]),
         # a big dataset: the range test is ~free
-        (3.5, 0.01, True, [(5, 4), (10, 2)]),
-        (3.0, 0.01, False, [(3, 6), (10, 1)]),
+        (3.5, 0.01, True, [(100, 4), (200, 2)]),
+        (3.0, 0.01, False, [(66, 6), (200, 1)]),
     ],
 )
 def test_plan_matches_the_closed_form(budget: float, overhead: float, continued: bool,
                                       expected: list[tuple[int, int]]) -> None:
-    plan = plan_halving(6, 10, budget, overhead=overhead, continued=continued)
+    plan = plan_halving(6, 200, budget, overhead=overhead, continued=continued)
     assert sizes(plan) == expected
     assert plan.cost_runs + overhead <= budget + 1e-9
 
 
 def test_costs_per_rung() -> None:
-    plan = plan_halving(6, 10, 3.5, overhead=0.44, continued=True)
-    assert (plan.start_epoch(0), plan.trial_epochs(0)) == (0, 5)
-    assert (plan.start_epoch(1), plan.trial_epochs(1)) == (5, 5)
-    assert plan.cost_runs == pytest.approx((4 * 5 + 2 * 5) / 10)
-    restarted = plan_halving(6, 10, 4.0, overhead=0.44, continued=False)
-    assert restarted.start_epoch(1) == 0 and restarted.trial_epochs(1) == 10
+    plan = plan_halving(6, 200, 3.5, overhead=0.44, continued=True)
+    assert (plan.start(0), plan.trial_length(0)) == (0, 100)
+    assert (plan.start(1), plan.trial_length(1)) == (100, 100)
+    assert plan.cost_runs == pytest.approx((4 * 100 + 2 * 100) / 200)
+    restarted = plan_halving(6, 200, 4.0, overhead=0.44, continued=False)
+    assert restarted.start(1) == 0 and restarted.trial_length(1) == 200
     assert Plan.from_json(plan.to_json()) == plan
 
 
-def test_short_epochs_is_a_third_within_bounds() -> None:
-    assert [short_epochs(e) for e in (2, 3, 5, 10, 30)] == [1, 1, 2, 3, 10]
-    assert [short_epochs(e, 0.5) for e in (2, 3, 5, 10, 30)] == [1, 2, 3, 5, 15]
+def test_plans_written_in_epochs_still_load() -> None:
+    old = {"rungs": [{"epochs": 5, "size": 4}, {"epochs": 10, "size": 2}], "epochs": 10, "continued": True}
+    assert Plan.from_json(old) == Plan((Rung(5, 4), Rung(10, 2)), 10, True, unit="epochs")
 
 
-def test_one_epoch_protocol_is_one_rung_of_full_runs() -> None:
+def test_short_length_is_a_fraction_within_bounds() -> None:
+    assert [short_length(n) for n in (2, 3, 5, 10, 30, 200)] == [1, 1, 1, 3, 10, 66]  # rounded down
+    assert [short_length(n, 0.5) for n in (2, 3, 5, 10, 30, 133)] == [1, 1, 2, 5, 15, 66]
+    # whole epochs (20 steps) for a per-epoch schedule, unless the run is under two epochs
+    assert [short_length(n, 0.5, quantum=20) for n in (40, 60, 200, 30)] == [20, 20, 100, 15]
+    with pytest.raises(ConfigError, match="nothing to shorten"):
+        short_length(1)
+
+
+@pytest.mark.parametrize(
+    "steps, budget, continued, expected",
+    [
+        # the issue's short protocols on digits (1,275 training images)
+        (10, 2.5, True, [(5, 3), (10, 1)]),  # 1 epoch of batch 128: 0.5 run for a 20-step sweep of batch 32
+        (10, 2.5, False, [(3, 3), (10, 1)]),  # the same, a decaying schedule: 3 compressed steps a trial
+        (133, 2.5, True, [(66, 3), (133, 1)]),  # MNIST 10k, 1 epoch of batch 64
+        (20000, 2.5, True, [(10000, 3), (20000, 1)]),  # hundreds of epochs: the sweep is ~free
+        (20000, 3.5, True, [(10000, 4), (20000, 2)]),
+    ],
+)
+def test_short_protocols_plan_in_steps(steps: int, budget: float, continued: bool,
+                                       expected: list[tuple[int, int]]) -> None:
+    sweep = plan_range_test(steps, 128, budget)
+    plan = plan_halving(6, steps, budget, overhead=sweep.cost_runs, continued=continued)
+    assert sizes(plan) == expected
+    assert sweep.cost_runs + plan.cost_runs <= budget + 1e-9
+
+
+@pytest.mark.parametrize(
+    "steps, batch, budget, expected",
+    [
+        (200, 64, 2.5, RangeTestPlan(100, 64, 0.5)),  # digits 10 epochs: the usual 100-step sweep
+        (400, 64, 2.5, RangeTestPlan(100, 64, 0.25)),  # MNIST 10k, 3 epochs
+        (120, 64, 2.5, RangeTestPlan(60, 64, 0.5)),  # 6 epochs of digits: a shorter sweep
+        (10, 128, 2.5, RangeTestPlan(20, 32, 0.5)),  # 1 epoch of batch 128: 20 steps of 32 images
+        (10, 256, 2.5, RangeTestPlan(20, 64, 0.5)),  # 2 epochs of batch 256 (5 steps each)
+        (3, 16, 2.5, RangeTestPlan(20, 8, 20 * 8 / (3 * 16))),  # nothing smaller: over its share
+    ],
+)
+def test_range_test_fits_the_budget(steps: int, batch: int, budget: float, expected: RangeTestPlan) -> None:
+    got = plan_range_test(steps, batch, budget)
+    assert (got.steps, got.batch_size) == (expected.steps, expected.batch_size)
+    assert got.start_lr == (None if got.steps > 50 else 1e-5)  # a short sweep skips the tiny LRs
+    assert got.cost_runs == pytest.approx(expected.cost_runs)
+
+
+def test_one_step_protocol_is_one_rung_of_full_runs() -> None:
     plan = plan_halving(6, 1, 3.5, overhead=0.5)
     assert sizes(plan) == [(1, 3)]
 
 
 def test_fewer_ladder_points_cap_the_plan() -> None:
-    assert sizes(plan_halving(3, 10, 10.0)) == [(5, 3), (10, 2)]
+    assert sizes(plan_halving(3, 200, 10.0)) == [(100, 3), (200, 2)]
 
 
 def test_too_small_budget_says_what_it_needs() -> None:
-    with pytest.raises(ConfigError, match="too small.*need 1.94"):
-        plan_halving(6, 10, 1.5, overhead=0.44)
+    with pytest.raises(ConfigError, match=r"too small.*need 1.94; use budget >= 2"):
+        plan_halving(6, 200, 1.5, overhead=0.44)
     with pytest.raises(ConfigError, match="budget must be a positive"):
-        plan_halving(6, 10, float("nan"))
+        plan_halving(6, 200, float("nan"))
     with pytest.raises(ConfigError):
-        Plan((Rung(3, 2), Rung(5, 1)), 10, True)  # last rung is not the full protocol
+        Plan((Rung(60, 2), Rung(100, 1)), 200, True)  # last rung is not the full protocol
+
+
+def test_check_budget_refuses_before_work_and_suggests_a_budget() -> None:
+    check_budget(10, 2.5, 0.5, continued=True)  # the range test, 2 x 5 steps, 1 x 5 more: 2.0
+    check_budget(10, 2.5, 0.5, continued=False)  # 2 x 3 compressed steps + 1 full run: 2.1
+    with pytest.raises(ConfigError, match=r"need 4.67; use budget >= 4.7"):
+        check_budget(3, 2.5, 20 * 8 / 48, continued=True)  # 3.33 + 2 x 1 step + 2 steps more
+    with pytest.raises(ConfigError, match=r"need 3.48; use budget >= 3.5"):
+        check_budget(200, 2.5, 0.5, continued=False, min_candidates=6)
 
 
 def test_rank_prefers_accuracy_then_loss_then_lower_lr_and_puts_collapsed_last() -> None:

@@ -14,6 +14,7 @@ from lrscout.selection import SelectResult, TrialResult, select
 from lrscout.selection.halving import Outcome, rank
 from lrscout.selection.candidates import top_of_ladder
 from lrscout.selection.selection import candidates_for, find_cost_steps
+from lrscout.task import Task
 
 from .conftest import KWARGS, TASK
 
@@ -35,9 +36,9 @@ def _outcome(t: TrialResult) -> Outcome:
 def test_choice_is_the_best_finalist_and_the_books_add_up(small_select: SelectResult) -> None:
     r = small_select
     plan = r.plan
-    assert [(g.epochs, g.size) for g in plan.rungs] == [(2, 4), (4, 2)]
+    assert [(g.length, g.size) for g in plan.rungs] == [(16, 4), (32, 2)]  # steps: 8 an epoch
     assert [c.lr for c in r.candidates] == pytest.approx(top_of_ladder(candidates_for(r.find), 4))
-    finalists = [t for t in r.trials if t.spec.epochs == 4]
+    finalists = [t for t in r.trials if t.spec.full]
     assert len(finalists) == 2 and all(t.spec.parent == f"r0-c{t.spec.candidate}" for t in finalists)
     best = finalists[rank([_outcome(t) for t in finalists])[0]]
     assert (r.lr, r.score, r.val_loss) == (best.spec.lr, best.val_acc, best.val_loss)
@@ -52,16 +53,16 @@ def test_choice_is_the_best_finalist_and_the_books_add_up(small_select: SelectRe
     assert r.schedule.lr == r.lr and r.schedule.kind == "constant" and r.schedule.epochs == 4
     assert r.schedule.steps_per_epoch == 8
     for c in r.candidates:  # the table shows each candidate at the last rung it reached
-        assert c.epochs_run == (4 if c.lr in {t.spec.lr for t in finalists} else 2)
+        assert c.steps_run == (32 if c.lr in {t.spec.lr for t in finalists} else 16)
 
 
 def test_same_seed_same_choice_and_json_round_trip(small_select: SelectResult, tmp_path: Path) -> None:
     again = select(TASK, **KWARGS, out_dir=tmp_path)
     assert comparable(again) == comparable(small_select)
     data = json.loads((tmp_path / "select.json").read_text())
-    assert data["version"] == 1
+    assert data["version"] == 2
     assert isinstance(data["lr"], float) and 0 <= data["score"] <= 1 and data["cost_runs"] > 0
-    assert {"lr", "score", "epochs_run"} <= set(data["candidates"][0])
+    assert {"lr", "score", "steps_run"} <= set(data["candidates"][0])
     assert {"kind", "lr", "epochs", "steps_per_epoch", "params", "version"} <= set(data["schedule"])
     back = SelectResult.from_json(data)
     assert comparable(back) == comparable(again)
@@ -113,11 +114,11 @@ def test_other_settings_in_the_same_directory_are_refused(tmp_path: Path) -> Non
 def test_compressed_schedule_plan_restarts_its_finalists() -> None:
     r = select(TASK, schedule="cosine", epochs=4, budget=4.0, find_kwargs={"num_iter": 20})
     assert not r.plan.continued
-    assert [(g.epochs, g.size) for g in r.plan.rungs] == [(1, 5), (4, 2)]  # a third of the run, compressed
+    assert [(g.length, g.size) for g in r.plan.rungs] == [(10, 4), (32, 2)]  # a third of the run, compressed
     short = [t for t in r.trials if t.spec.rung == 0]
     final = [t for t in r.trials if t.spec.rung == 1]
-    assert all(t.spec.compress and t.spec.epochs == 1 for t in short)
-    assert final and all(not t.spec.compress and t.spec.parent is None and t.epochs_trained == 4 for t in final)
+    assert all(t.spec.compress and t.spec.steps == 10 for t in short)
+    assert final and all(not t.spec.compress and t.spec.parent is None and t.steps_trained == 32 for t in final)
     assert r.schedule.kind == "cosine" and r.schedule.params["warmup_steps"] == 1
 
 
@@ -179,3 +180,26 @@ def test_collapsing_short_runs_send_the_search_down_the_ladder(small_select: Sel
     assert r.cost_runs > r.plan.cost_runs + r.config["find_cost_runs"] - 1e-9
     assert any("more candidate(s) from below" in n for n in r.notes)
     assert not any("from below" in n for n in small_select.notes)
+
+
+def test_a_one_epoch_protocol_is_selected_within_the_default_budget(tmp_path: Path) -> None:
+    """Digits, one epoch of batch 128: 10 optimizer steps in all. The range test shrinks to
+    20 steps of 32 images (half a run), three candidates train the first 5 steps, the best
+    goes on for the other 5 from its checkpoint: 2.5 runs with the sweep, and a verified LR."""
+    task = Task(dataset="digits", model="simplecnn", optimizer="sgd", batch_size=128)
+    r = select(task, epochs=1, out_dir=tmp_path)
+    assert r.plan.continued and [(g.length, g.size) for g in r.plan.rungs] == [(5, 3), (10, 1)]
+    assert r.config["range_test"] == {"steps": 20, "batch_size": 32}
+    assert r.find.config["task"]["batch_size"] == 32 and len(r.find.history_lr) <= 20
+    assert r.cost_runs <= 2.5 + 1e-9
+    assert r.config["find_cost_runs"] == pytest.approx(find_cost_steps(r.find) * 32 / (10 * 128))
+    final = [t for t in r.trials if t.spec.full]
+    assert len(final) == 1 and final[0].spec.lr == r.lr and final[0].spec.start_step == 5
+    assert not final[0].collapsed and r.score > 0.3  # ten steps of a healthy LR learn something
+
+
+def test_a_budget_that_buys_no_verified_trial_is_refused_before_any_work(tmp_path: Path) -> None:
+    task = Task(dataset="digits", model="simplecnn", optimizer="sgd", batch_size=128)
+    with pytest.raises(ConfigError, match=r"budget 1 runs is too small.*use budget >= 1.9"):
+        select(task, epochs=1, budget=1.0, out_dir=tmp_path / "sel")
+    assert not (tmp_path / "sel").exists()  # nothing was run or written

@@ -7,7 +7,7 @@ from lrscout.selection.trial import TrialResult, TrialSpec
 
 
 def trial(c: int, lr: float, rung: int, acc: float, collapsed: bool = False) -> TrialResult:
-    spec = TrialSpec(trial_id=f"r{rung}-c{c}", candidate=c, lr=lr, rung=rung, epochs=3 if rung == 0 else 10,
+    spec = TrialSpec(trial_id=f"r{rung}-c{c}", candidate=c, lr=lr, rung=rung, steps=30 if rung == 0 else 100,
                      schedule={})
     return TrialResult(spec=spec, val_acc=acc, val_loss=0.1, collapsed=collapsed)
 

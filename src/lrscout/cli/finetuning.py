@@ -23,7 +23,7 @@ def finetune_table(result: FinetuneResult) -> Table:
     table.add_column("ratio", justify="right")
     table.add_column("backbone LR", justify="right")
     for rung in result.plan.rungs:
-        table.add_column(f"{rung.epochs} epoch(s)", justify="right")
+        table.add_column(f"{rung.length} epoch(s)", justify="right")
     by_candidate: dict[int, dict[int, str]] = {}
     for t in result.trials:
         by_candidate.setdefault(t.candidate, {})[t.rung] = "collapsed" if t.collapsed else f"{t.val_acc:.1%}"

@@ -31,7 +31,7 @@ KeepOpt = Annotated[bool, typer.Option("--keep-checkpoints", help="keep the tria
 
 def report_trial(result: TrialResult) -> None:
     state = " collapsed" if result.collapsed else ""
-    err.print(f"  trial {result.spec.trial_id:<7} lr {result.spec.lr:<10.3g} {result.spec.epochs:>3} epochs  "
+    err.print(f"  trial {result.spec.trial_id:<7} lr {result.spec.lr:<10.3g} {result.spec.epochs:>5.3g} epochs  "
               f"val acc {100 * result.val_acc:6.2f}%{state}")
 
 
@@ -46,7 +46,7 @@ def select_table(result: SelectResult) -> Table:
         chosen = c.lr == result.lr
         style = "bold green" if chosen else ("red" if c.collapsed else "")
         table.add_row(f"{c.lr:.4g}", f"{100 * c.score:.2f}%", "-" if c.val_loss is None else f"{c.val_loss:.4f}",
-                      str(c.epochs_run), "chosen" if chosen else ("collapsed" if c.collapsed else ""),
+                      f"{c.steps_run / result.schedule.steps_per_epoch:.3g}", "chosen" if chosen else ("collapsed" if c.collapsed else ""),
                       style=style)
     return table
 

@@ -51,7 +51,7 @@ def plot_grid(result: FinetuneResult, ax: Axes | None = None) -> Axes:
     ax.set_yticks(range(len(ratios)), [f"{r:g}" for r in ratios])
     ax.set_xlabel("head learning rate")
     ax.set_ylabel("backbone LR / head LR")
-    epochs = result.plan.rungs[0].epochs
+    epochs = result.plan.rungs[0].length
     ax.set_title(f"validation accuracy after {epochs} epoch(s), first rung; chosen: head {best.head_lr:.3g}, "
                  f"ratio {best.ratio:g}", fontsize=9)
     ax.figure.colorbar(image, ax=ax, label="validation accuracy")
@@ -93,7 +93,7 @@ def render_finetune(result: FinetuneResult) -> str:
         last = trials[max(trials)] if trials else None
         cls = "chosen" if i == result.best else ("bad" if last is not None and last.collapsed else "")
         rows.append(([f"{c.head_lr:.4g}", f"{c.ratio:g}", *cells, _loss(last.val_loss if last else None)], cls))
-    trials = _table(["head LR", "ratio", *[f"rung {i} ({r.epochs} ep.)" for i, r in enumerate(rungs)],
+    trials = _table(["head LR", "ratio", *[f"rung {i} ({r.length} ep.)" for i, r in enumerate(rungs)],
                      "val loss (last)"], rows)
     parts = [
         "<h1>lrscout finetune</h1>",

@@ -41,7 +41,7 @@ from torch import nn
 
 from ..errors import ConfigError, DataError
 from ..schedules import ScheduleSpec, schedule_for
-from ..selection.halving import Outcome, Plan, Rung, promote, rank, short_epochs
+from ..selection.halving import Outcome, Plan, Rung, promote, rank, short_length
 from ..selection.trial import compressed_scheduler
 from ..task import Task
 from ..training import FitResult, fit
@@ -117,14 +117,14 @@ def candidate_grid(head_lrs: Sequence[float], ratios: Sequence[float]) -> tuple[
 def plan_grid(n: int, epochs: int) -> Plan:
     """The halving plan for ``n`` candidates over an ``epochs``-epoch protocol.
 
-    Rungs end at ``e0 = short_epochs(epochs)`` (a third), at ``round(2 * epochs / 3)``
+    Rungs end at ``e0 = short_length(epochs)`` (a third), at ``round(2 * epochs / 3)``
     when that lies strictly between and thins the field, and at ``epochs``; rung ``i + 1``
     keeps ``max(2, ceil(size_i / GRID_ETA))`` trials. At least two runs reach the full
     protocol: a lone finalist that collapses late (a one-cycle peak it only meets in the
     full run) would leave nothing to choose instead. A one-epoch protocol, two candidates
     or one are a single rung of full runs. Cost in full runs: ``plan.cost_runs``.
 
-    >>> [(r.epochs, r.size) for r in plan_grid(18, 3).rungs], round(plan_grid(18, 3).cost_runs, 2)
+    >>> [(r.length, r.size) for r in plan_grid(18, 3).rungs], round(plan_grid(18, 3).cost_runs, 2)
     ([(1, 18), (2, 6), (3, 2)], 12.0)
     """
     if n < 1 or epochs < 1:
@@ -134,15 +134,15 @@ def plan_grid(n: int, epochs: int) -> Plan:
         return max(2, math.ceil(size / GRID_ETA))
 
     if n <= 2 or epochs == 1:
-        return Plan((Rung(epochs, n),), epochs, continued=False)
-    rungs = [Rung(short_epochs(epochs), n)]
+        return Plan((Rung(epochs, n),), epochs, continued=False, unit="epochs")
+    rungs = [Rung(short_length(epochs), n)]
     size = keep(n)
     middle = int(math.floor(2 * epochs / 3 + 0.5))
-    if rungs[0].epochs < middle < epochs and keep(size) < size:  # else the middle rung would thin nothing
+    if rungs[0].length < middle < epochs and keep(size) < size:  # else the middle rung would thin nothing
         rungs.append(Rung(middle, size))
         size = keep(size)
     rungs.append(Rung(epochs, size))
-    return Plan(tuple(rungs), epochs, continued=False)
+    return Plan(tuple(rungs), epochs, continued=False, unit="epochs")
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,8 @@ def train_groups(
     planned = tuple({"name": g["name"], "lr": g["lr"], "weight_decay": g["weight_decay"], "params": len(g["params"])}
                     for g in groups)
     spec = schedule_for(head_lr, schedule, full_epochs, len(train_loader))
-    scheduler: Any = spec.build(optimizer) if epochs == full_epochs else compressed_scheduler(optimizer, spec, epochs)
+    scheduler: Any = (spec.build(optimizer) if epochs == full_epochs else
+                      compressed_scheduler(optimizer, spec, epochs * len(train_loader)))
     freeze_steps = (freeze_epochs * epochs * len(train_loader)) // full_epochs
     frozen = freeze_backbone(model) if freeze_steps > 0 else []
 
@@ -301,14 +302,14 @@ def select_groups(
         for c in alive:
             cand = candidates[c]
             t1 = time.perf_counter()
-            run = train_groups(task, cand.head_lr, cand.ratio, rung.epochs, schedule=schedule, protocol_epochs=epochs,
+            run = train_groups(task, cand.head_lr, cand.ratio, rung.length, schedule=schedule, protocol_epochs=epochs,
                                layer_decay=layer_decay, freeze_epochs=freeze_epochs)
             res = run.fit
             acc, loss = res.final_val_acc, _finite(res.final_val_loss)
             collapsed = res.stopped is not None or loss is None or acc <= chance
             note = res.stopped or ("validation loss not finite" if loss is None else
                                    ("chance accuracy" if collapsed else None))
-            trial = GroupTrial(c, cand.head_lr, cand.ratio, rung_index, rung.epochs, acc, loss, collapsed,
+            trial = GroupTrial(c, cand.head_lr, cand.ratio, rung_index, rung.length, acc, loss, collapsed,
                                tuple(e.val_acc for e in res.epochs), note, time.perf_counter() - t1)
             rung_trials.append(trial)
             if last:

@@ -125,7 +125,8 @@ def render_select(result: SelectResult) -> str:
         f"{cfg.get('find_cost_runs', 0.0):.2f}), {result.seconds:.0f} s</div>"
         "</section>"
     )
-    full_epochs = result.plan.epochs
+    full_steps = result.plan.length
+    spe = result.schedule.steps_per_epoch
     rows = []
     for ci, c in enumerate(result.candidates):
         cls = "chosen" if c.lr == result.lr else ("bad" if c.collapsed else "")
@@ -133,16 +134,17 @@ def render_select(result: SelectResult) -> str:
         rows.append(([
             f"{c.lr:.4g}",
             "-" if rung0 is None else _pct(rung0.val_acc),
-            _pct(c.score) if c.epochs_run == full_epochs else "-",
+            _pct(c.score) if c.steps_run == full_steps else "-",
             _loss(c.val_loss),
-            str(c.epochs_run),
+            f"{c.steps_run / spe:.3g}",
             ("chosen" if c.lr == result.lr else ("collapsed: " + (c.note or "") if c.collapsed else
-                                                 ("finalist" if c.epochs_run == full_epochs else "stopped at rung 0"))),
+                                                 ("finalist" if c.steps_run == full_steps else "stopped at rung 0"))),
         ], cls))
-    table = _table(["learning rate", f"rung 0 ({result.plan.rungs[0].epochs} ep.)",
-                    f"final ({full_epochs} ep.)", "val loss (last)", "epochs run", "status"], rows)
+    table = _table(["learning rate", f"rung 0 ({result.plan.rungs[0].length / spe:.3g} ep.)",
+                    f"final ({full_steps / spe:.3g} ep.)", "val loss (last)", "epochs run", "status"], rows)
     plan_rows = [(["range test", "-", "-", f"{cfg.get('find_cost_runs', 0.0):.2f}"], "")]
-    plan_rows += [([f"rung {i}", str(r.epochs), str(r.size), f"{r.size * result.plan.trial_epochs(i) / full_epochs:.2f}"],
+    plan_rows += [([f"rung {i}", f"{r.length / spe:.3g}", str(r.size),
+                    f"{r.size * result.plan.trial_length(i) / full_steps:.2f}"],
                    "") for i, r in enumerate(result.plan.rungs)]
     how = ("the short runs are the first epochs of the real run; finalists continue from their checkpoint"
            if result.plan.continued else
@@ -189,7 +191,7 @@ def _plot_compare_curves(result: CompareResult) -> Axes:
             history = list(e.trial.history)
         elif e.select is not None:
             by_id = {t.spec.trial_id: t for t in e.select.trials}
-            final = [t for t in e.select.trials if t.spec.lr == e.lr and t.spec.epochs == e.select.plan.epochs]
+            final = [t for t in e.select.trials if t.spec.lr == e.lr and t.spec.full]
             if final:
                 t = final[0]
                 history = (list(by_id[t.spec.parent].history) if t.spec.parent in by_id else []) + list(t.history)

@@ -27,10 +27,16 @@ if TYPE_CHECKING:
 _RUNG_COLOURS = ("0.55", "C0", "C1", "C4")
 
 
+def epochs_text(result: SelectResult, steps: int) -> str:
+    """``steps`` of the protocol in epochs ("2", "0.5")."""
+    return f"{steps / result.schedule.steps_per_epoch:.3g}"
+
+
 def _rung_label(result: SelectResult, rung: int) -> str:
-    epochs = result.plan.rungs[rung].epochs
-    full = epochs == result.plan.epochs
-    return f"rung {rung}: {epochs} epoch{'s' if epochs != 1 else ''}" + (" (full protocol)" if full else "")
+    length = result.plan.rungs[rung].length
+    full = length == result.plan.length
+    epochs = epochs_text(result, length)
+    return f"rung {rung}: {epochs} epoch{'s' if epochs != '1' else ''}" + (" (full protocol)" if full else "")
 
 
 def _lr_ticks(ax: Axes, lrs: list[float]) -> None:
@@ -103,19 +109,20 @@ def plot_trial_curves(result: SelectResult, ax: Axes | None = None) -> Axes:
         last_rung[t.spec.candidate] = max(last_rung.get(t.spec.candidate, 0), t.spec.rung)
     lrs = sorted({t.spec.lr for t in result.trials})
     colour = {lr: colormaps["viridis"](0.9 * i / max(1, len(lrs) - 1)) for i, lr in enumerate(lrs)}
+    spe = result.schedule.steps_per_epoch
     for t in result.trials:
         history = list(t.history)
         if t.spec.parent is not None and t.spec.parent in parents:
             history = list(parents[t.spec.parent].history) + history
         if not history:
             continue
-        full = t.spec.epochs == result.plan.epochs
+        full = t.spec.full
         label = f"lr {t.spec.lr:.3g}" if t.spec.rung == last_rung[t.spec.candidate] else None
-        ax.plot([e.epoch for e in history], [100 * e.val_acc for e in history], color=colour[t.spec.lr],
+        ax.plot([e.step / spe for e in history], [100 * e.val_acc for e in history], color=colour[t.spec.lr],
                 lw=2.4 if (t.spec.lr == result.lr and full) else 1.3, ls="-" if full else "--",
                 marker="o", ms=3, label=label)
     if len(result.plan.rungs) > 1:
-        ax.axvline(result.plan.rungs[0].epochs, color="0.6", lw=0.8, ls=":")
+        ax.axvline(result.plan.rungs[0].length / spe, color="0.6", lw=0.8, ls=":")
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

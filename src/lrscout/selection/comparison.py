@@ -27,16 +27,15 @@ from typing import Any
 
 from .._io import atomic_write_json
 from ..backends import Backend
-from ..engine import find_task
 from ..errors import ConfigError, DataError, require
 from ..optim import OPTIMIZERS, get_optimizer
 from ..results import FindResult
 from ..schedules import get_schedule, schedule_for
 from ..task import Task
-from .halving import rank
+from .halving import RangeTestPlan, rank
 from .results import CompareEntry, CompareResult
-from .selection import (DEFAULT_BUDGET, THREADS, OnTrial, _backend, find_cost_steps, run_trials, select,
-                        steps_per_epoch)
+from .selection import (DEFAULT_BUDGET, THREADS, OnTrial, _backend, find_cost_runs, range_test_plan, run_range_test,
+                        run_trials, select, steps_per_epoch)
 from .store import RunDir
 from .trial import TrialSpec, torch_threads
 
@@ -59,8 +58,10 @@ def _split(names: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))  # de-duplicate, keep order
 
 
-def _shared_find(task: Task, out: Path | None, find_kwargs: Mapping[str, Any], threads: int | None) -> FindResult:
-    """One range test per optimizer, kept in ``out/find/<optimizer>.json`` when ``out`` is set."""
+def _shared_find(task: Task, out: Path | None, find_kwargs: Mapping[str, Any], threads: int | None,
+                 plan: RangeTestPlan) -> FindResult:
+    """One range test per optimizer (sized by ``plan``), kept in ``out/find/<optimizer>.json``
+    when ``out`` is set."""
     path = out / "find" / f"{task.optimizer}.json" if out is not None else None
     if path is not None and path.exists():
         try:
@@ -68,13 +69,14 @@ def _shared_find(task: Task, out: Path | None, find_kwargs: Mapping[str, Any], t
         except (OSError, json.JSONDecodeError, KeyError) as exc:
             raise DataError(f"{path} is unreadable: {exc}") from exc
         wanted = {k: v for k, v in find_kwargs.items()}
-        same_task = cached.config.get("task") == task.to_json()
+        sweep = dataclasses.replace(task, batch_size=plan.batch_size)
+        same_task = cached.config.get("task") in (task.to_json(), sweep.to_json())
         same_args = all(cached.config.get(k) == v for k, v in wanted.items() if k in cached.config)
         if same_task and same_args:
             return cached
         raise ConfigError(f"{path} holds a range test of other settings; use another --out directory or delete it")
     with torch_threads(threads):
-        result = find_task(task, **find_kwargs)
+        result = run_range_test(task, plan, find_kwargs)
     if path is not None:
         atomic_write_json(path, result.to_json())
     return result
@@ -87,12 +89,13 @@ def _lr_free_entry(task: Task, epochs: int, out: Path | None, backend: Backend,
         require(_MODULES.get(info.name, info.name), info.extra)
     spe = steps_per_epoch(task)
     spec = schedule_for(info.default_lr, "constant", epochs, spe)
-    trial = TrialSpec(trial_id="full", candidate=0, lr=info.default_lr, rung=0, epochs=epochs, schedule=spec.to_json())
+    trial = TrialSpec(trial_id="full", candidate=0, lr=info.default_lr, rung=0, steps=spec.total_steps,
+                      schedule=spec.to_json())
     with RunDir(out / f"{task.optimizer}-lrfree" if out is not None else None) as rundir:
         rundir.claim({"task": task.to_json(), "epochs": epochs, "lr_free": True, "threads": threads})
         (result,) = run_trials([trial], task, rundir, backend, on_trial, threads)
     return CompareEntry(optimizer=task.optimizer, schedule="constant", lr=info.default_lr, score=result.val_acc,
-                        val_loss=result.val_loss, cost_runs=result.epochs_trained / epochs, lr_free=True,
+                        val_loss=result.val_loss, cost_runs=result.steps_trained / spec.total_steps, lr_free=True,
                         collapsed=result.collapsed, trial=result)
 
 
@@ -146,14 +149,15 @@ def compare(
     with runner:
         for name in tuned:
             t = dataclasses.replace(task, optimizer=name)
-            find = _shared_find(t, out, find_kwargs, threads)
-            cost += find_cost_steps(find) / (epochs * steps_per_epoch(t))
+            total = epochs * steps_per_epoch(t)
+            find = _shared_find(t, out, find_kwargs, threads, range_test_plan(t, total, budget, find_kwargs))
+            cost += find_cost_runs(find, total, t.batch_size)
             for sched in sched_names:
                 sel = select(t, schedule=sched, epochs=epochs, budget=budget, backend=runner,
                              out_dir=out / f"{name}-{sched}" if out is not None else None, find_result=find,
                              find_kwargs=find_kwargs, threads=threads, on_trial=on_trial)
                 cost += sel.cost_runs - float(sel.config.get("find_cost_runs", 0.0))
-                collapsed = any(t.collapsed for t in sel.trials if t.spec.lr == sel.lr and t.spec.epochs == epochs)
+                collapsed = any(t.collapsed for t in sel.trials if t.spec.lr == sel.lr and t.spec.full)
                 entries.append(CompareEntry(optimizer=name, schedule=sched, lr=sel.lr, score=sel.score,
                                             val_loss=sel.val_loss, cost_runs=sel.cost_runs, collapsed=collapsed,
                                             select=sel))

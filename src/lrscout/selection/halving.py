@@ -1,20 +1,22 @@
 """Successive-halving bookkeeping (pure): which trials run at which rung, who advances.
 
-A :class:`Plan` is a list of rungs. Rung 0 trains every candidate LR for a short budget;
+A :class:`Plan` is a list of rungs. Rung 0 trains every candidate LR for a short length;
 each later rung trains the best of the previous rung for longer; the last rung is the
-user's full protocol, so the chosen LR's score is a real final validation accuracy. Costs
-are in training-run equivalents: one full run of the protocol (``epochs`` epochs) costs 1.
+user's full protocol, so the chosen LR's score is a real final validation accuracy.
+Lengths are counted in a plan's ``unit``: optimizer ``"steps"`` for ``select`` (so a
+protocol of one epoch, or of a fraction of one, has short trials too), ``"epochs"`` for
+fine-tuning. Costs are in training-run equivalents: one full run of the protocol costs 1.
 
 Two ways from one rung to the next, and how long rung 0 is in each:
 
-* restarted: the short run is the full schedule compressed into ``e_0 = E/3`` epochs (a
-  decay must happen inside the short run for it to predict the full one), and a promoted
-  trial is a fresh run: rung ``i`` costs ``e_i / E`` per trial. A third suffices: a run
-  at a third of the epochs, its schedule compressed to that length, ranks LRs almost as
-  the full run does.
+* restarted: the short run is the full schedule compressed into ``L_0 = L/3`` (a decay
+  must happen inside the short run for it to predict the full one), and a promoted
+  trial is a fresh run: rung ``i`` costs ``L_i / L`` per trial. A third suffices: a run
+  at a third of the length, its schedule compressed to it, ranks LRs almost as the full
+  run does.
 * ``continued``: the short run *is* the start of the full run (a constant LR, a plateau
   schedule), so a promoted trial resumes from its checkpoint, and rung ``i`` costs
-  ``(e_i - e_{i-1}) / E`` per trial. Here ``e_0 = E/2``: without a decay at its end, a
+  ``(L_i - L_{i-1}) / L`` per trial. Here ``L_0 = L/2``: without a decay at its end, a
   short constant-LR run is biased against the large LRs that win later (they are still
   noisy after a third of the run). Measured on digits (10 epochs, SGD and Adam, five
   seeds, every healthy LR of a 25-point grid), the rank correlation of the validation
@@ -23,15 +25,21 @@ Two ways from one rung to the next, and how long rung 0 is in each:
   accuracy by 0.98 points on average at e=3 against 0.18 at e=5. Continuing makes the
   longer rung 0 free: ``n/2 + k/2`` runs either way split.
 
+The range test is part of the budget: :func:`plan_range_test` sizes it before anything
+runs (fewer steps for a short protocol, and a smaller batch when even the fewest steps
+that still show an onset would cost too much), and :func:`check_budget` refuses a budget
+that cannot buy the range test, two short trials and one finalist, naming the budget
+that would, before any work is done.
+
 Ranking rule (:func:`rank_key`): healthy trials before collapsed ones (NaN, chance
 accuracy), then higher validation accuracy, then lower validation loss, then the lower LR
 (on an exact tie the safer LR wins).
 
 Example::
 
-    >>> plan = plan_halving(6, epochs=10, budget=4.0, overhead=0.4, continued=True)
-    >>> [(r.epochs, r.size) for r in plan.rungs], round(plan.cost_runs, 2)
-    ([(5, 5), (10, 2)], 3.5)
+    >>> plan = plan_halving(6, 200, 4.0, overhead=0.4, continued=True)
+    >>> [(r.length, r.size) for r in plan.rungs], round(plan.cost_runs, 2)
+    ([(100, 5), (200, 2)], 3.5)
 """
 
 from __future__ import annotations
@@ -43,75 +51,217 @@ from typing import Any
 
 from ..errors import ConfigError
 
-#: Rung 0 trains for this fraction of the protocol's epochs (schedule compressed) ...
+#: Rung 0 trains for this fraction of the protocol's length (schedule compressed) ...
 SHORT_FRACTION = 1.0 / 3.0
 #: ... or this fraction when it is the start of the real run (see the module docstring).
 CONTINUED_FRACTION = 1.0 / 2.0
 #: Of each rung, at most 1/ETA of the trials advance ("the best half goes on").
 ETA = 2.0
+#: Units a plan can count lengths in.
+UNITS = ("steps", "epochs")
+
+#: The range test's usual length (lrscout.find's default) ...
+FIND_STEPS = 100
+#: ... and the fewest steps it may take: measured on digits (batch 128, SGD and Adam, two
+#: seeds), sweeps of 15-30 steps place the ladder within a factor 2-3 of the 100-step
+#: sweep, while 10-step sweeps gave an LR 2.5 decades off on one of four.
+MIN_FIND_STEPS = 20
+#: The range test may take at most this share of the budget; the rest buys trials.
+FIND_SHARE = 0.2
+#: A range test on a smaller batch never goes below this batch size.
+MIN_FIND_BATCH = 8
+#: A sweep of at most this many steps is "short": it starts at SHORT_FIND_START rather
+#: than 1e-7 (its steps go to the LRs that matter), and the candidate ladder hangs from the
+#: onset itself rather than a step above it. Measured on digits (1 epoch of batch 128, SGD
+#: and Adam, two seeds): 20-step sweeps from 1e-7 put the ladder's top 0.3-0.8 decades
+#: above the 100-step sweep's (each step multiplies the LR by 2.6, so divergence shows a
+#: step late), and a selection spent its budget on collapsing candidates; from 1e-5 with
+#: the top at the onset, the tops land within 0.25 decades of the 100-step ladder's.
+SHORT_FIND_STEPS = 50
+SHORT_FIND_START = 1e-5
 
 
 @dataclass(frozen=True)
 class Rung:
-    """A rung: its trials have trained ``epochs`` epochs when they report; ``size`` of them."""
+    """A rung: its trials have trained ``length`` units when they report; ``size`` of them."""
 
-    epochs: int
+    length: int
     size: int
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Rungs of a successive-halving run over an ``epochs``-epoch protocol."""
+    """Rungs of a successive-halving run over a protocol of ``length`` ``unit``s."""
 
     rungs: tuple[Rung, ...]
-    epochs: int
+    length: int
     continued: bool
+    unit: str = "steps"
 
     def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise ConfigError(f"unit must be one of {UNITS}, got {self.unit!r}")
         if not self.rungs:
             raise ConfigError("a plan needs at least one rung")
-        if self.rungs[-1].epochs != self.epochs:
-            raise ConfigError(f"the last rung must train the full {self.epochs} epochs, got {self.rungs[-1].epochs}")
+        if self.rungs[-1].length != self.length:
+            raise ConfigError(f"the last rung must train the full {self.length} {self.unit}, "
+                              f"got {self.rungs[-1].length}")
         for a, b in zip(self.rungs, self.rungs[1:]):
-            if not (a.epochs < b.epochs and a.size >= b.size >= 1):
-                raise ConfigError(f"rungs must grow in epochs and shrink in size, got {self.rungs}")
+            if not (a.length < b.length and a.size >= b.size >= 1):
+                raise ConfigError(f"rungs must grow in length and shrink in size, got {self.rungs}")
 
-    def start_epoch(self, rung: int) -> int:
-        """The epoch a trial of ``rung`` starts from (its parent's end when continued)."""
-        return self.rungs[rung - 1].epochs if (self.continued and rung > 0) else 0
+    def start(self, rung: int) -> int:
+        """Where a trial of ``rung`` starts (its parent's end when continued)."""
+        return self.rungs[rung - 1].length if (self.continued and rung > 0) else 0
 
-    def trial_epochs(self, rung: int) -> int:
-        """Epochs one trial of ``rung`` trains."""
-        return self.rungs[rung].epochs - self.start_epoch(rung)
+    def trial_length(self, rung: int) -> int:
+        """Units one trial of ``rung`` trains."""
+        return self.rungs[rung].length - self.start(rung)
 
     @property
     def cost_runs(self) -> float:
         """Planned cost of all trials in full-run equivalents (range test not included)."""
-        return sum(r.size * self.trial_epochs(i) for i, r in enumerate(self.rungs)) / self.epochs
+        return sum(r.size * self.trial_length(i) for i, r in enumerate(self.rungs)) / self.length
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "rungs": [{"epochs": r.epochs, "size": r.size} for r in self.rungs],
-            "epochs": self.epochs,
+            "rungs": [{"length": r.length, "size": r.size} for r in self.rungs],
+            "length": self.length,
+            "unit": self.unit,
             "continued": self.continued,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
-        return cls(tuple(Rung(int(r["epochs"]), int(r["size"])) for r in data["rungs"]),
-                   int(data["epochs"]), bool(data["continued"]))
+        if "length" not in data:  # written before plans counted steps: whole epochs
+            return cls(tuple(Rung(int(r["epochs"]), int(r["size"])) for r in data["rungs"]),
+                       int(data["epochs"]), bool(data["continued"]), "epochs")
+        return cls(tuple(Rung(int(r["length"]), int(r["size"])) for r in data["rungs"]),
+                   int(data["length"]), bool(data["continued"]), str(data.get("unit", "steps")))
 
 
-def short_epochs(epochs: int, fraction: float = SHORT_FRACTION) -> int:
-    """Epochs of rung 0: ``round(epochs * fraction)``, at least 1 and below ``epochs``."""
+def short_length(length: int, fraction: float = SHORT_FRACTION, quantum: int = 1) -> int:
+    """Length of rung 0: ``length * fraction`` rounded down to a multiple of ``quantum``,
+    at least one quantum and at least one quantum short of ``length`` (``quantum`` falls
+    back to 1 when ``length`` is not a multiple of at least two quanta; ``length`` must be
+    at least 2). Rounded down, a short trial never costs more than its fraction of a run,
+    so a plan never loses a candidate to rounding.
+
+    >>> short_length(10), short_length(10, 0.5), short_length(200, 0.5, quantum=20), short_length(30, 0.5, 20)
+    (3, 5, 100, 15)
+    """
     if not 0 < fraction < 1:
         raise ConfigError(f"fraction must be in (0, 1), got {fraction!r}")
-    return min(epochs - 1, max(1, int(math.floor(epochs * fraction + 0.5))))
+    if length < 2:
+        raise ConfigError(f"a protocol of {length} unit(s) has nothing to shorten")
+    if quantum < 1:
+        raise ConfigError(f"quantum must be >= 1, got {quantum}")
+    q = quantum if (length >= 2 * quantum and length % quantum == 0) else 1
+    units = length // q
+    return q * min(units - 1, max(1, int(math.floor(units * fraction + 1e-9))))
+
+
+@dataclass(frozen=True)
+class RangeTestPlan:
+    """How long the range test of a selection runs: ``steps`` steps of ``batch_size``
+    images from ``start_lr`` (``None``: the range test's default), costing ``cost_runs``
+    training runs of the protocol."""
+
+    steps: int
+    batch_size: int
+    cost_runs: float
+    start_lr: float | None = None
+
+    @property
+    def short(self) -> bool:
+        """A short sweep (see :data:`SHORT_FIND_STEPS`)."""
+        return self.steps <= SHORT_FIND_STEPS
+
+
+def plan_range_test(total_steps: int, batch_size: int, budget: float, *, share: float = FIND_SHARE,
+                    max_steps: int = FIND_STEPS, min_steps: int = MIN_FIND_STEPS,
+                    min_batch: int = MIN_FIND_BATCH) -> RangeTestPlan:
+    """The range test a ``budget`` affords on a protocol of ``total_steps`` steps of ``batch_size``.
+
+    It may cost ``share * budget`` runs, i.e. ``A = share * budget * total_steps`` steps
+    of the protocol's batch:
+
+        A >= min_steps:  min(max_steps, floor(A)) steps of the protocol's batch
+        else:            min_steps steps of a smaller batch, floor(batch * A / min_steps),
+                         not below min_batch (then it costs more than its share)
+
+    so a long protocol pays the usual ``max_steps`` sweep, a short one a shorter sweep, and
+    a protocol of a few steps a sweep over fewer images per step (a sweep of fewer than
+    ``min_steps`` points does not find the onset reliably). The batch is never raised.
+
+    A sweep of at most :data:`SHORT_FIND_STEPS` steps starts at :data:`SHORT_FIND_START`.
+
+    >>> plan_range_test(200, 64, 2.5)  # digits, 10 epochs of batch 64: the usual sweep
+    RangeTestPlan(steps=100, batch_size=64, cost_runs=0.5, start_lr=None)
+    >>> plan_range_test(10, 128, 2.5)  # digits, one epoch of batch 128
+    RangeTestPlan(steps=20, batch_size=32, cost_runs=0.5, start_lr=1e-05)
+    """
+    if total_steps < 1 or batch_size < 1:
+        raise ConfigError(f"need at least one step of at least one image, got {total_steps} steps of {batch_size}")
+    if not (math.isfinite(budget) and budget > 0):
+        raise ConfigError(f"budget must be a positive number of training runs, got {budget!r}")
+    if not (0 < share < 1 and 1 <= min_steps <= max_steps and min_batch >= 1):
+        raise ConfigError(f"bad range-test sizing: share {share!r}, steps {min_steps}..{max_steps}, "
+                          f"min batch {min_batch}")
+    afford = share * budget * total_steps
+    if afford >= min_steps:
+        steps, batch = min(max_steps, int(math.floor(afford + 1e-9))), batch_size
+    else:
+        steps = min_steps
+        batch = min(batch_size, max(min_batch, int(math.floor(batch_size * afford / min_steps + 1e-9))))
+    return RangeTestPlan(steps, batch, steps * batch / (total_steps * batch_size),
+                         SHORT_FIND_START if steps <= SHORT_FIND_STEPS else None)
+
+
+def _min_trials_cost(total_steps: int, continued: bool, min_candidates: int, quantum: int) -> float:
+    """Cost in runs of ``min_candidates`` short trials and one finalist (one full run when
+    the protocol is a single step)."""
+    if total_steps == 1:
+        return float(min_candidates)
+    fraction = CONTINUED_FRACTION if continued else SHORT_FRACTION
+    s = short_length(total_steps, fraction, quantum) / total_steps
+    return min_candidates * s + ((1 - s) if continued else 1.0)
+
+
+def check_budget(total_steps: int, budget: float, overhead: float, *, continued: bool,
+                 min_candidates: int = 2, quantum: int = 1, batch_size: int | None = None) -> None:
+    """Raise :class:`ConfigError` before any work when ``budget`` cannot buy the range
+    test (``overhead`` runs), ``min_candidates`` short trials and one finalist.
+
+    The message names the smallest budget (in tenths of a run) that would: with
+    ``batch_size`` given the range test is the one :func:`plan_range_test` sizes for that
+    budget (it grows with the budget), else it stays at ``overhead``.
+
+    >>> check_budget(10, 1.0, 0.1875, continued=True, batch_size=128)
+    Traceback (most recent call last):
+    ...
+    lrscout.errors.ConfigError: budget 1 runs is too small: the range test (0.19 runs), 2 short trials and one full-length finalist need 1.69; use budget >= 1.9
+    """
+    trials = _min_trials_cost(total_steps, continued, min_candidates, quantum)
+    need = overhead + trials
+    if budget + 1e-9 >= need:
+        return
+
+    def fits(b: float) -> bool:
+        cost = plan_range_test(total_steps, batch_size, b).cost_runs if batch_size is not None else overhead
+        return cost + trials <= b + 1e-9
+
+    suggest = math.ceil(need * 10 - 1e-9) / 10
+    while not fits(suggest):
+        suggest = round(suggest + 0.1, 1)
+    raise ConfigError(f"budget {budget:g} runs is too small: the range test ({overhead:.2f} runs), "
+                      f"{min_candidates} short trials and one full-length finalist need {need:.2f}; "
+                      f"use budget >= {suggest:g}")
 
 
 def plan_halving(
     max_candidates: int,
-    epochs: int,
+    length: int,
     budget: float,
     *,
     overhead: float = 0.0,
@@ -119,11 +269,14 @@ def plan_halving(
     fraction: float | None = None,
     eta: float = ETA,
     min_candidates: int = 2,
+    unit: str = "steps",
+    quantum: int = 1,
 ) -> Plan:
     """The two-rung plan that fits ``budget`` (full-run equivalents, ``overhead`` included).
 
-    With ``e0 = short_epochs(epochs, fraction)`` (``fraction``: 1/2 continued, 1/3
-    restarted, unless given), ``s = e0 / E`` the cost of a short trial, ``f`` the
+    With ``L0 = short_length(length, fraction, quantum)`` (``fraction``: 1/2 continued,
+    1/3 restarted, unless given; ``quantum``: whole epochs for a schedule that acts per
+    epoch), ``s = L0 / L`` the cost of a short trial, ``f`` the
     cost of taking one trial on to the full protocol (``1 - s`` continued, else 1) and
     ``B = budget - overhead``:
 
@@ -133,12 +286,12 @@ def plan_halving(
     so the best ``1/eta`` of rung 0 go on ("the best half"), and finalists come first:
     the final validation accuracy of one run varies by about a point between neighbouring
     LRs (on digits), so the best of two full runs is worth more than a sixth candidate.
-    ``k`` never exceeds ``ceil(n / eta)``. A one-epoch protocol has nothing to shorten: one
-    rung of full runs. Raises :class:`ConfigError` when not even ``min_candidates`` short
-    trials and one finalist fit.
+    ``k`` never exceeds ``ceil(n / eta)``. A protocol of one unit has nothing to shorten:
+    one rung of full runs. Raises :class:`ConfigError` (naming the budget that would do)
+    when not even ``min_candidates`` short trials and one finalist fit.
     """
-    if epochs < 1:
-        raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    if length < 1:
+        raise ConfigError(f"a protocol needs at least one {unit[:-1]}, got {length}")
     if not (math.isfinite(budget) and budget > 0):
         raise ConfigError(f"budget must be a positive number of training runs, got {budget!r}")
     if max_candidates < 1 or min_candidates < 1:
@@ -152,24 +305,26 @@ def plan_halving(
     avail = budget - overhead
     need_min = min(min_candidates, max_candidates)
     eps = 1e-9
-    if epochs == 1:
+    if length == 1:
         n = min(max_candidates, int(math.floor(avail + eps)))
         if n < need_min:
-            raise ConfigError(f"budget {budget:g} runs is too small: {need_min} one-epoch trials and the range test "
-                              f"need {overhead + need_min:.2f}")
-        return Plan((Rung(1, n),), 1, continued)
-    e0 = short_epochs(epochs, fraction)
-    s = e0 / epochs
-    f = (epochs - e0) / epochs if continued else 1.0
+            raise ConfigError(f"budget {budget:g} runs is too small: {need_min} one-{unit[:-1]} trials and the range "
+                              f"test need {overhead + need_min:.2f}; use budget >= "
+                              f"{math.ceil((overhead + need_min) * 10 - eps) / 10:g}")
+        return Plan((Rung(1, n),), 1, continued, unit)
+    l0 = short_length(length, fraction, quantum)
+    s = l0 / length
+    f = (length - l0) / length if continued else 1.0
     if need_min * s + f > avail + eps:
+        need = overhead + need_min * s + f
         raise ConfigError(f"budget {budget:g} runs is too small: the range test, {need_min} short trials and one "
-                          f"full-length finalist need {overhead + need_min * s + f:.2f}")
+                          f"full-length finalist need {need:.2f}; use budget >= {math.ceil(need * 10 - eps) / 10:g}")
     k = 1
     while (k + 1) <= math.ceil(max_candidates / eta - eps) and \
             math.ceil(eta * (k + 1) - eps) * s + (k + 1) * f <= avail + eps:
         k += 1
     n = min(max_candidates, int(math.floor((avail - k * f) / s + eps)))
-    return Plan((Rung(e0, n), Rung(epochs, k)), epochs, continued)
+    return Plan((Rung(l0, n), Rung(length, k)), length, continued, unit)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,14 @@
 """Results of ``select`` and ``compare``: frozen, versioned JSON, plottable.
 
-``select.json`` (version 1)::
+``select.json`` (version 2: trial lengths in optimizer steps)::
 
-    {"version": 1, "lr": float, "score": float, "val_loss": float | null,
-     "candidates": [{"lr", "score", "val_loss", "epochs_run", "rung", "collapsed", "note"}],
+    {"version": 2, "lr": float, "score": float, "val_loss": float | null,
+     "candidates": [{"lr", "score", "val_loss", "steps_run", "rung", "collapsed", "note"}],
      "trials": [TrialResult JSON], "schedule": ScheduleSpec JSON, "cost_runs": float,
      "seconds": float, "plan": {...}, "find": FindResult JSON, "config": {...}, "notes": [str]}
 
 Scores are validation accuracies in 0..1, measured on the validation split carved from
-the training data; ``cost_runs`` counts the range test and every trial epoch in units of
+the training data; ``cost_runs`` counts the range test and every trial step in units of
 one full training run of the protocol.
 """
 
@@ -26,7 +26,7 @@ from .trial import TrialResult
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-SELECT_VERSION = 1
+SELECT_VERSION = 2
 COMPARE_VERSION = 1
 
 
@@ -37,7 +37,7 @@ class Candidate:
     lr: float
     score: float
     val_loss: float | None
-    epochs_run: int
+    steps_run: int
     rung: int
     collapsed: bool = False
     note: str | None = None
@@ -47,12 +47,12 @@ class Candidate:
         return Outcome(self.lr, self.score, self.val_loss, self.collapsed)
 
     def to_json(self) -> dict[str, Any]:
-        return {"lr": self.lr, "score": self.score, "val_loss": self.val_loss, "epochs_run": self.epochs_run,
+        return {"lr": self.lr, "score": self.score, "val_loss": self.val_loss, "steps_run": self.steps_run,
                 "rung": self.rung, "collapsed": self.collapsed, "note": self.note}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Candidate:
-        return cls(float(d["lr"]), float(d["score"]), d.get("val_loss"), int(d["epochs_run"]), int(d.get("rung", 0)),
+        return cls(float(d["lr"]), float(d["score"]), d.get("val_loss"), int(d["steps_run"]), int(d.get("rung", 0)),
                    bool(d.get("collapsed", False)), d.get("note"))
 
 

@@ -1,12 +1,17 @@
 """``select``: a learning rate verified by short real training runs on the user's protocol.
 
-1. Range test on the task (or the one given): interval, steepest point, onset.
+1. Range test on the task (or the one given): interval, steepest point, onset. Its
+   length fits the budget (:func:`~lrscout.selection.halving.plan_range_test`): the
+   usual 100 steps on a long protocol, fewer (and a smaller batch) on a short one. A
+   budget that cannot buy the range test, two short trials and one finalist is refused
+   before anything runs, with the budget that would do.
 2. Candidates: a log-spaced ladder from the onset down through the interval
    (:func:`~lrscout.selection.candidates.candidate_lrs`), as many as the budget allows.
-3. Successive halving (:mod:`~lrscout.selection.halving`): every candidate trains a third
-   of the epochs with the schedule compressed to that length, or, when the schedule has
-   no decay to compress (constant, plateau), the first half of the real run; the best go
-   on to the full protocol (a fresh run, or the same run continued).
+3. Successive halving (:mod:`~lrscout.selection.halving`), counted in optimizer steps:
+   every candidate trains a third of the protocol's steps with the schedule compressed
+   to that length, or, when the schedule has no decay to compress (constant, plateau),
+   the first half of the real run (whole epochs for a plateau schedule, which acts per
+   epoch); the best go on to the full protocol (a fresh run, or the same run continued).
 4. The choice: the best finalist by validation accuracy after the full protocol (ties:
    lower validation loss, then lower LR), with its schedule built for it.
 
@@ -17,6 +22,7 @@ seeded by the task: the same task, settings and seed give the same choice on any
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -31,8 +37,9 @@ from ..optim import get_optimizer
 from ..results import FindResult
 from ..schedules import ScheduleSpec, schedule_for
 from ..task import Task
-from .candidates import MAX_COUNT, PER_DECADE, candidate_lrs, min_loss_lr, top_of_ladder
-from .halving import CONTINUED_FRACTION, Outcome, Plan, plan_halving, promote, rank, short_epochs
+from .candidates import ABOVE_ONSET, MAX_COUNT, PER_DECADE, candidate_lrs, min_loss_lr, top_of_ladder
+from .halving import (CONTINUED_FRACTION, FIND_STEPS, SHORT_FIND_STEPS, Outcome, Plan, RangeTestPlan, check_budget, plan_halving,
+                      plan_range_test, promote, rank, short_length)
 from .results import Candidate, SelectResult
 from .store import RunDir
 from .trial import TrialResult, TrialSpec, run_payload, torch_threads
@@ -63,23 +70,65 @@ def find_cost_steps(find: FindResult) -> int:
     return steps * int(find.config.get("accumulation_steps", 1) or 1)
 
 
+def find_cost_runs(find: FindResult, total_steps: int, batch_size: int) -> float:
+    """What the range test cost in training runs of ``total_steps`` steps of ``batch_size``
+    images: its steps, scaled by its batch when it ran on a smaller one."""
+    find_batch = (find.config.get("task") or {}).get("batch_size") or batch_size
+    return find_cost_steps(find) * float(find_batch) / (total_steps * batch_size)
+
+
+def range_test_plan(task: Task, total_steps: int, budget: float, find_kwargs: Mapping[str, Any]) -> RangeTestPlan:
+    """The range test ``select`` runs: sized to the budget, unless ``find_kwargs`` fixes
+    ``num_iter`` (then that many steps of the task's batch)."""
+    if "num_iter" in find_kwargs:
+        steps = int(find_kwargs["num_iter"])
+        return RangeTestPlan(steps, task.batch_size, steps / total_steps)
+    return plan_range_test(total_steps, task.batch_size, budget)
+
+
+def run_range_test(task: Task, plan: RangeTestPlan, find_kwargs: Mapping[str, Any]) -> FindResult:
+    """The range test of ``plan`` on ``task`` (on a copy of it with the plan's batch size)."""
+    sweep = task if plan.batch_size == task.batch_size else dataclasses.replace(task, batch_size=plan.batch_size)
+    kwargs = dict(find_kwargs)
+    if plan.steps != FIND_STEPS or "num_iter" in kwargs:
+        kwargs["num_iter"] = plan.steps
+    if plan.start_lr is not None:
+        kwargs.setdefault("start_lr", plan.start_lr)
+    return find_task(sweep, **kwargs)
+
+
+def short_quantum(protocol: ScheduleSpec) -> int:
+    """Steps a short trial's length is a multiple of: whole epochs for a schedule that
+    acts per epoch (a plateau: its cuts follow epoch-end validations), else 1."""
+    return protocol.steps_per_epoch if (not protocol.per_batch and protocol.kind != "constant") else 1
+
+
 def prefix_exact(protocol: ScheduleSpec, short: int) -> bool:
-    """True when the first ``short`` epochs of the protocol equal the protocol compressed
-    into ``short`` epochs (a constant LR; a plateau schedule, whose cuts depend on the run
+    """True when the first ``short`` steps of the protocol equal the protocol compressed
+    into ``short`` steps (a constant LR; a plateau schedule, whose cuts depend on the run
     and are kept by continuing it): then a short trial can simply be continued."""
     if not protocol.per_batch:
         return True
-    s, t = short * protocol.steps_per_epoch, protocol.total_steps
-    return all(protocol.lr_at(i) == protocol.lr_at((i * t) // s) for i in range(s))
+    t = protocol.total_steps
+    return all(protocol.lr_at(i) == protocol.lr_at((i * t) // short) for i in range(short))
+
+
+def is_continued(protocol: ScheduleSpec) -> bool:
+    """Whether a selection on ``protocol`` continues its short trials (see :func:`prefix_exact`)."""
+    total = protocol.total_steps
+    return total > 1 and prefix_exact(protocol, short_length(total, CONTINUED_FRACTION, short_quantum(protocol)))
 
 
 def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_count: int = MAX_COUNT) -> tuple[float, ...]:
-    """The candidate ladder for a range-test result (see :mod:`lrscout.selection.candidates`)."""
+    """The candidate ladder for a range-test result (see :mod:`lrscout.selection.candidates`);
+    after a short sweep (at most :data:`~lrscout.selection.halving.SHORT_FIND_STEPS`
+    steps) it hangs from the onset itself, not a step above it (divergence shows late)."""
     low, high = find.interval
+    short = int(find.config.get("num_iter", FIND_STEPS)) <= SHORT_FIND_STEPS
     return candidate_lrs(
         low, high, steep=find.suggestions.get("steep"), onset=find.onset,
         min_loss=min_loss_lr(find.history_lr, find.smoothed or find.history_loss),
-        per_decade=per_decade, max_count=max_count,
+        per_decade=per_decade, max_count=max_count, above_onset=0.0 if short else ABOVE_ONSET,
     )
 
 
@@ -106,8 +155,8 @@ def run_trials(
         result = TrialResult.from_json(data)
         rundir.save_trial(result)
         results[todo[j]] = result
-        log.info("trial %s: lr %.3g, %d epochs, val acc %.4f%s", result.spec.trial_id, result.spec.lr,
-                 result.spec.epochs, result.val_acc, " (collapsed)" if result.collapsed else "")
+        log.info("trial %s: lr %.3g, %d steps, val acc %.4f%s", result.spec.trial_id, result.spec.lr,
+                 result.spec.steps, result.val_acc, " (collapsed)" if result.collapsed else "")
         if on_trial is not None:
             on_trial(result)
 
@@ -150,7 +199,10 @@ def select(
 
     ``budget`` is the most the selection may cost, in full training runs of this protocol,
     range test included (the default, :data:`DEFAULT_BUDGET`, buys three short runs and
-    one finalist on digits; more buys more candidates and finalists). ``backend`` is ``"local"`` (``workers`` processes) or ``"ray"``
+    one finalist on digits; more buys more candidates and finalists). It holds for any
+    protocol length: short trials are counted in optimizer steps and the range test is
+    sized to the budget; a budget too small for even that raises :class:`ConfigError`
+    before any work, naming the budget that would do. ``backend`` is ``"local"`` (``workers`` processes) or ``"ray"``
     (``ray_address`` for a cluster), or a backend object. ``out_dir`` keeps
     ``select.json``, ``report.html``, the range test and every trial; rerunning into it
     resumes. ``find_result`` reuses a range test of the same task; ``find_kwargs`` go to
@@ -181,10 +233,18 @@ def select(
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1 (or None), got {threads}")
     runner = _backend(backend, workers, ray_address, threads)  # validates the backend name now
+    total = epochs * spe
+    quantum = short_quantum(protocol)
+    continued = is_continued(protocol)
+    sweep = range_test_plan(task, total, budget, find_kwargs)
+    planned = sweep.cost_runs if find_result is None else find_cost_runs(find_result, total, task.batch_size)
+    check_budget(total, budget, planned, continued=continued, min_candidates=min(2, max_candidates), quantum=quantum,
+                 batch_size=task.batch_size if find_result is None and "num_iter" not in find_kwargs else None)
     settings = {
         "task": task.to_json(), "schedule": protocol.kind, "schedule_params": protocol.to_json()["params"],
         "epochs": epochs, "steps_per_epoch": spe, "budget": budget, "find_kwargs": find_kwargs,
         "per_decade": per_decade, "max_candidates": max_candidates, "threads": threads,
+        "range_test": None if find_result is not None else {"steps": sweep.steps, "batch_size": sweep.batch_size},
         "find_given": None if find_result is None else {"lr": find_result.lr, "interval": list(find_result.interval),
                                                         "onset": find_result.onset},
     }
@@ -194,12 +254,11 @@ def select(
         if find is None:
             log.info("range test on %s / %s / %s", task.dataset, task.model, task.optimizer)
             with torch_threads(threads):
-                find = find_task(task, **find_kwargs)
+                find = run_range_test(task, sweep, find_kwargs)
         rundir.save_find(find)
-        overhead = find_cost_steps(find) / (epochs * spe)
-        continued = epochs > 1 and prefix_exact(protocol, short_epochs(epochs, CONTINUED_FRACTION))
+        overhead = find_cost_runs(find, total, task.batch_size)
         ladder = candidates_for(find, per_decade=per_decade, max_count=max_candidates)
-        plan = plan_halving(len(ladder), epochs, budget, overhead=overhead, continued=continued)
+        plan = plan_halving(len(ladder), total, budget, overhead=overhead, continued=continued, quantum=quantum)
         first = len(ladder) - len(top_of_ladder(ladder, plan.rungs[0].size))
         log.info("%d candidates %s, plan %s", len(ladder) - first, [f"{x:.3g}" for x in ladder[first:]],
                  plan.to_json())
@@ -218,12 +277,12 @@ def select(
 
 def _trial_spec(c: int, lr: float, r: int, plan: Plan, protocol: ScheduleSpec) -> TrialSpec:
     last = len(plan.rungs) - 1
-    epochs = plan.rungs[r].epochs
+    steps = plan.rungs[r].length
     spec = schedule_for(lr, protocol.kind, protocol.epochs, protocol.steps_per_epoch, **protocol.params)
     continued = plan.continued and r > 0
     return TrialSpec(
-        trial_id=f"r{r}-c{c}", candidate=c, lr=lr, rung=r, epochs=epochs, schedule=spec.to_json(),
-        compress=(not plan.continued) and epochs < plan.epochs, start_epoch=plan.start_epoch(r),
+        trial_id=f"r{r}-c{c}", candidate=c, lr=lr, rung=r, steps=steps, schedule=spec.to_json(),
+        compress=(not plan.continued) and steps < plan.length, start_step=plan.start(r),
         parent=f"r{r - 1}-c{c}" if continued else None, checkpoint=plan.continued and r < last,
     )
 
@@ -295,17 +354,17 @@ def _assemble(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan:
         else:
             notes.append(
                 f"every finalist collapsed on the full protocol; chose {fallback.spec.lr:.3g}, the best "
-                f"candidate below them that trained healthily ({fallback.spec.epochs} epochs): the "
+                f"candidate below them that trained healthily ({fallback.spec.steps} steps): the "
                 "full protocol is unstable near the finalists' LRs"
             )
             chosen = fallback
     candidates = tuple(
-        Candidate(lr=ladder[c], score=t.val_acc, val_loss=t.val_loss, epochs_run=t.spec.epochs, rung=t.spec.rung,
+        Candidate(lr=ladder[c], score=t.val_acc, val_loss=t.val_loss, steps_run=t.spec.steps, rung=t.spec.rung,
                   collapsed=t.collapsed, note=t.note)
         for c, t in sorted(latest.items())
     )
     trials = tuple(t for results in rungs for t in results)
-    cost = overhead + sum(t.epochs_trained for t in trials) / plan.epochs
+    cost = overhead + sum(t.steps_trained for t in trials) / plan.length
     schedule = schedule_for(chosen.spec.lr, protocol.kind, protocol.epochs, protocol.steps_per_epoch, **protocol.params)
     config = {**settings, "find_cost_runs": overhead, "candidate_lrs": [ladder[c] for c in sorted(latest)]}
     return SelectResult(
@@ -314,4 +373,5 @@ def _assemble(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan:
     )
 
 
-__all__ = ["DEFAULT_BUDGET", "candidates_for", "prefix_exact", "run_trials", "select", "steps_per_epoch"]
+__all__ = ["DEFAULT_BUDGET", "candidates_for", "find_cost_runs", "is_continued", "prefix_exact", "range_test_plan",
+           "run_range_test", "run_trials", "select", "steps_per_epoch"]

@@ -5,15 +5,19 @@ ship it to a worker process or a Ray node, and its outcome comes back as plain J
 (:class:`TrialResult`). Every trial of a task starts from the same weights (the task's
 seed) and sees the same batches; only the LR differs.
 
+Trial lengths are optimizer steps of the protocol, not epochs: a short trial may end
+inside an epoch (it is validated there), so a one-epoch protocol has short trials too.
+
 * A short trial of a *restarted* plan trains the full protocol's schedule compressed into
-  its few epochs: planned LR at step ``t`` of ``S`` = full plan at step ``floor(t T / S)``
+  its ``S`` steps: planned LR at step ``t`` of ``S`` = full plan at step ``floor(t T / S)``
   of ``T``, so a decay at 30% of the run still happens at 30% of the short run.
-* A short trial of a *continued* plan trains the first epochs of the full protocol and
-  saves a checkpoint (model, optimizer, scheduler, torch CPU and CUDA RNG); the promoted trial loads it
-  and goes on. The data order is fast-forwarded by drawing the skipped epochs' batch
-  orders, so the continuation equals an uninterrupted run bit for bit. When the
+* A short trial of a *continued* plan trains the first ``S`` steps of the full protocol
+  and saves a checkpoint (model, optimizer, scheduler, torch CPU and CUDA RNG); the
+  promoted trial loads it and goes on. The data order is fast-forwarded by drawing the
+  skipped batches from the same loader (batch order and augmentation alike) without
+  training on them, so the continuation equals an uninterrupted run bit for bit. When the
   checkpoint is missing (deleted, or on another node of a cluster) the trial retrains
-  the prefix instead: the same numbers, more cost, and ``epochs_trained`` says so.
+  the prefix instead: the same numbers, more cost, and ``steps_trained`` says so.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from .._io import atomic_write
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..schedules import ScheduleSpec
 from ..schedules.torch_adapter import set_base_lr
 from ..task import Task
@@ -46,37 +50,53 @@ EVAL_BATCH = 512
 
 @dataclass(frozen=True)
 class TrialSpec:
-    """What to train: candidate ``candidate`` at ``lr``, in ``rung``, until epoch ``epochs``.
+    """What to train: candidate ``candidate`` at ``lr``, in ``rung``, until step ``steps``.
 
     ``schedule`` is the full protocol's :class:`ScheduleSpec` JSON at this LR; ``compress``
-    squeezes it into ``epochs`` epochs; ``parent`` names the trial whose checkpoint at
-    ``start_epoch`` this one continues; ``checkpoint`` asks for one at the end.
+    squeezes it into ``steps`` optimizer steps; ``parent`` names the trial whose
+    checkpoint at step ``start_step`` this one continues; ``checkpoint`` asks for one at
+    the end. Steps count from 0 at the start of the protocol.
     """
 
     trial_id: str
     candidate: int
     lr: float
     rung: int
-    epochs: int
+    steps: int
     schedule: dict[str, Any]
     compress: bool = False
-    start_epoch: int = 0
+    start_step: int = 0
     parent: str | None = None
     checkpoint: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start_step < self.steps:
+            raise ConfigError(f"trial {self.trial_id}: need 0 <= start step < steps, got {self.start_step}, "
+                              f"{self.steps}")
+
+    @property
+    def epochs(self) -> float:
+        """Length in epochs of the protocol (a fraction when it ends inside an epoch)."""
+        return self.steps / int(self.schedule["steps_per_epoch"])
+
+    @property
+    def full(self) -> bool:
+        """True when the trial trains to the end of the protocol."""
+        return self.steps == int(self.schedule["epochs"]) * int(self.schedule["steps_per_epoch"])
 
     def to_json(self) -> dict[str, Any]:
         return {
             "trial_id": self.trial_id, "candidate": self.candidate, "lr": self.lr, "rung": self.rung,
-            "epochs": self.epochs, "schedule": self.schedule, "compress": self.compress,
-            "start_epoch": self.start_epoch, "parent": self.parent, "checkpoint": self.checkpoint,
+            "steps": self.steps, "schedule": self.schedule, "compress": self.compress,
+            "start_step": self.start_step, "parent": self.parent, "checkpoint": self.checkpoint,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrialSpec:
         return cls(
             trial_id=str(data["trial_id"]), candidate=int(data["candidate"]), lr=float(data["lr"]),
-            rung=int(data["rung"]), epochs=int(data["epochs"]), schedule=dict(data["schedule"]),
-            compress=bool(data.get("compress", False)), start_epoch=int(data.get("start_epoch", 0)),
+            rung=int(data["rung"]), steps=int(data["steps"]), schedule=dict(data["schedule"]),
+            compress=bool(data.get("compress", False)), start_step=int(data.get("start_step", 0)),
             parent=data.get("parent"), checkpoint=bool(data.get("checkpoint", False)),
         )
 
@@ -87,21 +107,24 @@ def _finite_or_none(x: float) -> float | None:
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """Validation after one epoch (``epoch`` counts from 1 within the protocol)."""
+    """Validation after one epoch, or after the part of it a trial trained (``epoch``
+    counts from 1 within the protocol; ``step`` is the protocol step it was taken at)."""
 
     epoch: int
     val_acc: float
     val_loss: float | None
     train_loss: float | None
     lr: float
+    step: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "val_acc": self.val_acc, "val_loss": self.val_loss,
+        return {"epoch": self.epoch, "step": self.step, "val_acc": self.val_acc, "val_loss": self.val_loss,
                 "train_loss": self.train_loss, "lr": self.lr}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> EpochRecord:
-        return cls(int(d["epoch"]), float(d["val_acc"]), d.get("val_loss"), d.get("train_loss"), float(d["lr"]))
+        return cls(int(d["epoch"]), float(d["val_acc"]), d.get("val_loss"), d.get("train_loss"), float(d["lr"]),
+                   int(d.get("step", 0)))
 
 
 @dataclass(frozen=True)
@@ -111,8 +134,9 @@ class TrialResult:
     ``collapsed`` is true when the loss became NaN/inf, or when the accuracy is no better
     than always answering the most frequent class *and* the validation loss is no better
     than a uniform guess (``ln K``): diverged, or learned nothing (a slow start that has
-    begun to learn is not collapsed); ``epochs_trained`` is what it cost
-    (``epochs - start_epoch``, or ``epochs`` when a missing checkpoint forced a retrain).
+    begun to learn is not collapsed); ``steps_trained`` is what it cost in optimizer
+    steps (``steps - start_step``, or ``steps`` when a missing checkpoint forced a
+    retrain; fewer when the loss became NaN and the run stopped).
     """
 
     spec: TrialSpec
@@ -121,7 +145,7 @@ class TrialResult:
     collapsed: bool
     history: tuple[EpochRecord, ...] = ()
     note: str | None = None
-    epochs_trained: int = 0
+    steps_trained: int = 0
     seconds: float = 0.0
     task: dict[str, Any] = field(default_factory=dict)
 
@@ -129,7 +153,7 @@ class TrialResult:
         return {
             "spec": self.spec.to_json(), "val_acc": self.val_acc, "val_loss": self.val_loss,
             "collapsed": self.collapsed, "history": [e.to_json() for e in self.history], "note": self.note,
-            "epochs_trained": self.epochs_trained, "seconds": self.seconds, "task": self.task,
+            "steps_trained": self.steps_trained, "seconds": self.seconds, "task": self.task,
         }
 
     @classmethod
@@ -138,17 +162,18 @@ class TrialResult:
             return cls(
                 spec=TrialSpec.from_json(d["spec"]), val_acc=float(d["val_acc"]), val_loss=d.get("val_loss"),
                 collapsed=bool(d["collapsed"]), history=tuple(EpochRecord.from_json(e) for e in d.get("history", [])),
-                note=d.get("note"), epochs_trained=int(d.get("epochs_trained", 0)),
+                note=d.get("note"), steps_trained=int(d.get("steps_trained", 0)),
                 seconds=float(d.get("seconds", 0.0)), task=dict(d.get("task", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"malformed trial result: {exc}") from exc
 
 
-def compressed_scheduler(optimizer: torch.optim.Optimizer, full: ScheduleSpec, epochs: int) -> LambdaLR:
-    """The full plan squeezed into ``epochs`` epochs: step ``t`` of ``S`` follows step
-    ``floor(t * T / S)`` of the full plan's ``T`` steps (same base LRs, same group ratios)."""
-    short_total = epochs * full.steps_per_epoch
+def compressed_scheduler(optimizer: torch.optim.Optimizer, full: ScheduleSpec, steps: int) -> LambdaLR:
+    """The full plan squeezed into ``steps`` optimizer steps: step ``t`` of ``S`` follows
+    step ``floor(t * T / S)`` of the full plan's ``T`` steps (same base LRs, same group
+    ratios)."""
+    short_total = steps
     total = full.total_steps
     set_base_lr(optimizer, full.lr)
 
@@ -158,12 +183,52 @@ def compressed_scheduler(optimizer: torch.optim.Optimizer, full: ScheduleSpec, e
     return LambdaLR(optimizer, lr_lambda=multiplier)
 
 
-def _skip_epochs(loader: Any, epochs: int) -> None:
-    """Draw ``epochs`` epochs of batch order from ``loader`` without loading any data, so a
-    resumed run sees the batches the uninterrupted run would have seen."""
-    for _ in range(epochs):
-        for _ in loader.sampler:
-            pass
+class StepWindow:
+    """Steps ``start .. end - 1`` of a loader's epochs, for a training loop that iterates
+    once per epoch from epoch ``start // steps_per_epoch``.
+
+    The first pass draws (without training on them) every batch before ``start`` from
+    the loader itself, so batch order and augmentation go on exactly as in an
+    uninterrupted run, then sets the torch RNG to ``rng_state`` (the state the
+    interrupted run saved) before its first batch; every pass stops at step ``end``, so
+    the last one may end inside an epoch.
+    """
+
+    def __init__(self, loader: Any, start: int, end: int, steps_per_epoch: int,
+                 rng_state: torch.Tensor | None = None) -> None:
+        self.loader, self.start, self.end, self.spe = loader, start, end, steps_per_epoch
+        self.rng_state = rng_state
+        self.epoch = start // steps_per_epoch
+
+    @property
+    def start_epoch(self) -> int:
+        return self.start // self.spe
+
+    @property
+    def end_epoch(self) -> int:
+        return -(-self.end // self.spe)
+
+    def __iter__(self) -> Iterator[Any]:
+        e = self.epoch
+        self.epoch += 1
+        first, last = max(self.start - e * self.spe, 0), min(self.end - e * self.spe, self.spe)
+        if e == self.start // self.spe:
+            for _ in range(e):  # whole epochs before the start, drawn and dropped
+                for _ in self.loader:
+                    pass
+            if first == 0:  # the interrupted run stopped at an epoch's end: before this epoch's draws
+                self._restore()
+        batches = iter(self.loader)
+        for _ in range(first):  # the interrupted run stopped inside this epoch: after these draws
+            next(batches)
+        self._restore()
+        for _, batch in zip(range(last - first), batches):
+            yield batch
+
+    def _restore(self) -> None:
+        if self.rng_state is not None:
+            torch.set_rng_state(self.rng_state)
+            self.rng_state = None
 
 
 def checkpoint_path(checkpoint_dir: str | Path, trial_id: str) -> Path:
@@ -182,8 +247,9 @@ def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = N
                         f"the data gives {len(train)}")
     model = task.build_model(splits.info)  # seeded: every candidate starts from the same weights
     optimizer = task.build_optimizer(model.parameters(), lr=spec.lr)
-    scheduler: Any = compressed_scheduler(optimizer, full, spec.epochs) if spec.compress else full.build(optimizer)
-    start = 0
+    scheduler: Any = compressed_scheduler(optimizer, full, spec.steps) if spec.compress else full.build(optimizer)
+    spe = full.steps_per_epoch
+    start, rng = 0, None
     if spec.parent is not None:
         path = checkpoint_path(checkpoint_dir, spec.parent) if checkpoint_dir is not None else None
         if path is not None and path.exists():
@@ -191,18 +257,20 @@ def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = N
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["rng"].cpu())
+            rng = state["rng"].cpu()  # set once the skipped batches are drawn (StepWindow)
             if state.get("cuda_rng") and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all([t.cpu() for t in state["cuda_rng"]])
-            _skip_epochs(train, spec.start_epoch)
-            start = spec.start_epoch
+            start = spec.start_step
         else:
-            log.info("trial %s: no checkpoint of %s, retraining its %d epochs", spec.trial_id, spec.parent,
-                     spec.start_epoch)
-    result = fit(model, optimizer, train, val, epochs=spec.epochs, scheduler=scheduler, start_epoch=start)
+            log.info("trial %s: no checkpoint of %s, retraining its %d steps", spec.trial_id, spec.parent,
+                     spec.start_step)
+    window = StepWindow(train, start, spec.steps, spe, rng)
+    result = fit(model, optimizer, window, val, epochs=window.end_epoch, scheduler=scheduler,
+                 start_epoch=window.start_epoch)
     history = tuple(
-        EpochRecord(e.epoch, e.val_acc, _finite_or_none(e.val_loss), _finite_or_none(e.train_loss), e.lr)
-        for e in result.epochs if e.epoch > spec.start_epoch
+        EpochRecord(e.epoch, e.val_acc, _finite_or_none(e.val_loss), _finite_or_none(e.train_loss), e.lr,
+                    min(e.epoch * spe, spec.steps))
+        for e in result.epochs if min(e.epoch * spe, spec.steps) > spec.start_step
     )
     if spec.checkpoint and checkpoint_dir is not None:
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -222,7 +290,7 @@ def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = N
                 f"chance accuracy ({acc:.3f}) and a loss no better than a uniform guess ({val_loss:.3f})")
     return TrialResult(
         spec=spec, val_acc=acc, val_loss=val_loss, collapsed=collapsed, history=history, note=note,
-        epochs_trained=len(result.epochs), seconds=time.perf_counter() - t0, task=task.to_json(),
+        steps_trained=len(result.step_loss), seconds=time.perf_counter() - t0, task=task.to_json(),
     )
 
 
