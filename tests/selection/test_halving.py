@@ -4,11 +4,13 @@ epoch, so a 10-epoch protocol is 200 steps)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from lrscout.errors import ConfigError
-from lrscout.selection.halving import (Outcome, Plan, RangeTestPlan, Rung, check_budget, plan_halving,
-                                       plan_range_test, promote, rank, short_length)
+from lrscout.selection.halving import (Outcome, Plan, RangeTestPlan, Rung, Trace, check_budget, plan_halving,
+                                       plan_range_test, promote, rank, robust_rank, short_length)
 
 
 def sizes(plan: Plan) -> list[tuple[int, int]]:
@@ -169,3 +171,31 @@ def test_rank_sum_ties_go_to_the_lower_loss_then_lower_lr() -> None:
     assert promote([Outcome(0.1, 0.9, None), Outcome(0.2, 0.8, 0.5)], 2, by="rank_sum") == [1, 0]
     with pytest.raises(ConfigError, match="unknown ranking"):
         promote(split, 1, by="loss")
+
+
+def test_robust_rank_reads_the_last_quarter_not_the_final_iterate() -> None:
+    """Two finalists of a 100-step run: b's last evaluation is its lucky one."""
+    a = Trace(0.1, ((25, 0.80, 0.6), (50, 0.90, 0.3), (75, 0.95, 0.15), (100, 0.950, 0.15)), 100)
+    b = Trace(0.2, ((25, 0.85, 0.5), (50, 0.91, 0.3), (75, 0.92, 0.25), (100, 0.956, 0.21)), 100)
+    assert a.late_acc() == pytest.approx(0.95) and b.late_acc() == pytest.approx(0.938)
+    assert robust_rank([a, b], n_val=None) == [0, 1]  # late mean 0.950 beats 0.938
+    assert robust_rank([b, a], n_val=225) == [1, 0]
+
+
+def test_robust_rank_calls_a_gap_under_one_standard_error_a_tie_the_loss_breaks() -> None:
+    # 225 validation images at p = 0.95: one standard error is 1.45 points
+    hi = Trace(0.3, ((100, 0.960, 0.30),), 100)  # the best accuracy, a worse loss
+    lo = Trace(0.1, ((100, 0.950, 0.18),), 100)  # 1.0 point lower: within the noise, better loss
+    far = Trace(0.03, ((100, 0.930, 0.10),), 100)  # 3 points lower: outside it, whatever its loss
+    dead = Trace(1.0, ((100, 0.99, None),), 100, collapsed=True)
+    assert robust_rank([hi, lo, far, dead], n_val=225) == [1, 0, 2, 3]
+    assert robust_rank([hi, lo, far, dead], n_val=100_000) == [0, 1, 2, 3]  # a huge split: no band
+    assert robust_rank([hi, lo, far, dead], n_val=None) == [0, 1, 2, 3]
+    assert robust_rank([dead], n_val=225) == [0] and robust_rank([], n_val=225) == []
+    with pytest.raises(ConfigError, match="n_val"):
+        robust_rank([hi], n_val=0)
+
+
+def test_a_trace_without_late_evaluations_uses_its_last_one() -> None:
+    t = Trace(0.1, ((10, 0.5, 1.0), (20, 0.7, None)), 100)  # stopped early: nothing in the last quarter
+    assert t.late() == ((20, 0.7, None),) and t.late_acc() == 0.7 and t.late_loss() == math.inf

@@ -11,9 +11,9 @@ import pytest
 
 from lrscout.errors import ConfigError
 from lrscout.selection import SelectResult, TrialResult, select
-from lrscout.selection.halving import Outcome, rank
+from lrscout.selection.halving import Outcome, rank, robust_rank
 from lrscout.selection.candidates import top_of_ladder
-from lrscout.selection.selection import candidates_for, find_cost_steps
+from lrscout.selection.selection import _trace, candidates_for, find_cost_steps
 from lrscout.task import Task
 
 from .conftest import KWARGS, TASK
@@ -40,7 +40,10 @@ def test_choice_is_the_best_finalist_and_the_books_add_up(small_select: SelectRe
     assert [c.lr for c in r.candidates] == pytest.approx(top_of_ladder(candidates_for(r.find), 4))
     finalists = [t for t in r.trials if t.spec.full]
     assert len(finalists) == 2 and all(t.spec.parent == f"r0-c{t.spec.candidate}" for t in finalists)
-    best = finalists[rank([_outcome(t) for t in finalists])[0]]
+    # the robust choice over the finalists' late evaluations (their parents' included)
+    traces = [_trace(t, [list(r.trials)], r.plan.length) for t in finalists]
+    assert [e[0] for e in traces[0].evals] == [8, 16, 24, 32]  # one a epoch, the short run's first two
+    best = finalists[robust_rank(traces, len(TASK.splits().val))[0]]
     assert (r.lr, r.score, r.val_loss) == (best.spec.lr, best.val_acc, best.val_loss)
     # the finalists are the best two of rung 0
     rung0 = [t for t in r.trials if t.spec.rung == 0]

@@ -391,3 +391,72 @@ def promote(outcomes: Sequence[Outcome], k: int, by: str = "accuracy") -> list[i
         healthy = [i for i, o in enumerate(outcomes) if not o.collapsed]
         return [healthy[j] for j in rank_sum([outcomes[i] for i in healthy])][:k]
     raise ConfigError(f"unknown ranking {by!r}: use 'accuracy' or 'rank_sum'")
+
+
+#: The robust choice reads the evaluations in the last quarter of the protocol.
+LATE_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A finished full-length trial as the robust choice sees it: its LR, health and every
+    validation ``(step, accuracy, loss)`` it recorded (``loss`` None when not finite)."""
+
+    lr: float
+    evals: tuple[tuple[int, float, float | None], ...]
+    total_steps: int
+    collapsed: bool = False
+
+    def late(self, fraction: float = LATE_FRACTION) -> tuple[tuple[int, float, float | None], ...]:
+        """The evaluations in the last ``fraction`` of the protocol (at least the last one)."""
+        cut = self.total_steps * (1 - fraction)
+        late = tuple(e for e in self.evals if e[0] >= cut)
+        return late or self.evals[-1:]
+
+    def late_acc(self, fraction: float = LATE_FRACTION) -> float:
+        """Mean validation accuracy over :meth:`late` (-inf with no evaluation)."""
+        accs = [a for _, a, _ in self.late(fraction) if math.isfinite(a)]
+        return sum(accs) / len(accs) if accs else -math.inf
+
+    def late_loss(self, fraction: float = LATE_FRACTION) -> float:
+        """Mean validation loss over :meth:`late` (inf when none is finite)."""
+        losses = [x for _, _, x in self.late(fraction) if x is not None and math.isfinite(x)]
+        return sum(losses) / len(losses) if losses else math.inf
+
+
+def robust_rank(traces: Sequence[Trace], n_val: int | None, *, fraction: float = LATE_FRACTION) -> list[int]:
+    """Indices of ``traces``, best first, so that one lucky evaluation does not decide.
+
+    1. Each trial is scored by its mean validation accuracy over the last ``fraction`` of
+       the protocol (every evaluation there, at least the final one), and by its mean
+       validation loss over the same evaluations.
+    2. Accuracies within one standard error of the best, ``sqrt(p (1 - p) / n_val)`` at
+       the best score ``p`` (half a point at p = 0.95 on 225 images; one image is 0.44),
+       are a tie: among them the lower late loss wins, since loss, unlike accuracy, does
+       not move in steps of one image.
+    3. Then the rest by :func:`rank_key` on the late scores; collapsed trials last.
+
+    ``n_val`` None (the validation size is unknown) makes the band empty: plain late
+    accuracy, then loss.
+
+    >>> a = Trace(0.1, ((80, 0.950, 0.15), (100, 0.950, 0.15)), 100)
+    >>> b = Trace(0.2, ((80, 0.930, 0.22), (100, 0.956, 0.21)), 100)  # one lucky final evaluation
+    >>> rank([Outcome(t.lr, t.evals[-1][1], t.evals[-1][2]) for t in (a, b)])  # the final iterate alone
+    [1, 0]
+    >>> robust_rank([a, b], n_val=225), robust_rank([a, b], n_val=None)
+    ([0, 1], [0, 1])
+    """
+    if not traces:
+        return []
+    if n_val is not None and n_val < 1:
+        raise ConfigError(f"n_val must be >= 1, got {n_val}")
+    outcomes = [Outcome(t.lr, t.late_acc(fraction), t.late_loss(fraction), t.collapsed) for t in traces]
+    order = rank(outcomes)
+    lead = outcomes[order[0]]
+    if lead.collapsed or n_val is None or not math.isfinite(lead.score):
+        return order
+    p = min(max(lead.score, 0.0), 1.0)
+    band = math.sqrt(p * (1 - p) / n_val)
+    close = [i for i in order if not outcomes[i].collapsed and outcomes[i].score >= lead.score - band - 1e-12]
+    close.sort(key=lambda i: (outcomes[i].loss if outcomes[i].loss is not None else math.inf, rank_key(outcomes[i])))
+    return close + [i for i in order if i not in close]

@@ -12,8 +12,10 @@
    to that length, or, when the schedule has no decay to compress (constant, plateau),
    the first half of the real run (whole epochs for a plateau schedule, which acts per
    epoch); the best go on to the full protocol (a fresh run, or the same run continued).
-4. The choice: the best finalist by validation accuracy after the full protocol (ties:
-   lower validation loss, then lower LR), with its schedule built for it.
+4. The choice: the best finalist by validation accuracy over the last quarter of the
+   full protocol, where finalists within one standard error of the best (on the
+   validation split's size) count as tied and the lower validation loss decides
+   (:func:`~lrscout.selection.halving.robust_rank`), with its schedule built for it.
 
 Trials run on a backend (:mod:`lrscout.backends`); each finished trial is saved at once
 in the output directory, so a killed selection resumes where it stopped. Everything is
@@ -32,14 +34,14 @@ from typing import Any
 
 from ..backends import Backend, get_backend
 from ..engine import find_task
-from ..errors import ConfigError
+from ..errors import ConfigError, LrscoutError
 from ..optim import get_optimizer
 from ..results import FindResult
 from ..schedules import ScheduleSpec, schedule_for
 from ..task import Task
 from .candidates import ABOVE_ONSET, MAX_COUNT, PER_DECADE, candidate_lrs, min_loss_lr, top_of_ladder
-from .halving import (CONTINUED_FRACTION, FIND_STEPS, SHORT_FIND_STEPS, Outcome, Plan, RangeTestPlan, check_budget, plan_halving,
-                      plan_range_test, promote, rank, short_length)
+from .halving import (CONTINUED_FRACTION, FIND_STEPS, SHORT_FIND_STEPS, Outcome, Plan, RangeTestPlan, Trace,
+                      check_budget, plan_halving, plan_range_test, promote, rank, robust_rank, short_length)
 from .results import Candidate, SelectResult
 from .store import RunDir
 from .trial import TrialResult, TrialSpec, run_payload, torch_threads
@@ -134,6 +136,28 @@ def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_coun
 
 def _outcome(t: TrialResult) -> Outcome:
     return Outcome(t.spec.lr, t.val_acc, t.val_loss, t.collapsed)
+
+
+def _trace(t: TrialResult, rungs: Sequence[Sequence[TrialResult]], total_steps: int) -> Trace:
+    """A trial's validation history, its parent's included when it was continued."""
+    by_id = {r.spec.trial_id: r for results in rungs for r in results}
+    history = list(t.history)
+    parent = by_id.get(t.spec.parent) if t.spec.parent is not None else None
+    while parent is not None:
+        history = list(parent.history) + history
+        parent = by_id.get(parent.spec.parent) if parent.spec.parent is not None else None
+    evals = tuple((e.step, e.val_acc, e.val_loss) for e in history)
+    if not evals or evals[-1][0] != t.spec.steps:  # the final score is the trial's own
+        evals += ((t.spec.steps, t.val_acc, t.val_loss),)
+    return Trace(t.spec.lr, evals, total_steps, t.collapsed)
+
+
+def _val_size(task: Task) -> int | None:
+    """Images in the task's validation split (None when it cannot be told)."""
+    try:
+        return len(task.splits().val)
+    except (AttributeError, TypeError, LrscoutError):  # no sized validation split: no noise band
+        return None
 
 
 def run_trials(
@@ -339,7 +363,7 @@ def _assemble(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan:
         for t in results:
             latest[t.spec.candidate] = t
     top = rungs[-1]
-    chosen = top[rank([_outcome(t) for t in top])[0]]
+    chosen = top[robust_rank([_trace(t, rungs, plan.length) for t in top], _val_size(task))[0]]
     extra = len(rungs[0]) - plan.rungs[0].size
     if extra > 0:
         notes.append(f"too many short runs collapsed at the top of the ladder: {extra} more candidate(s) from "
