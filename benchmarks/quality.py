@@ -3,6 +3,15 @@
 For every task (a full protocol: data, model, optimizer, schedule, epochs, batch size,
 seeds):
 
+Tasks come in two sets (``Protocol.split``): the **development** set, on which lrscout's
+rules and thresholds were measured and tuned, and the **held-out** set
+(:data:`HELDOUT`), added with issue 11 and never used to tune anything: short
+protocols (1 and 2 epochs, batches of 128, 256 and 16), a long cosine run, step decay
+(StepLR every 10 epochs, gamma 0.1), USPS, and a colour task with BatchNorm and
+augmentation (ResNet-18 on a CIFAR-10 subset). Both are reported side by side; only the
+held-out rows say how well a rule carries over. (Fashion-MNIST and KMNIST are not in
+``../shared/datasets``: nothing is downloaded, so they are not here.)
+
 1. **Oracle.** Train every LR of a dense log grid (``per_decade`` points per decade) for
    every seed; the oracle LR is the one with the best *mean validation* accuracy; its
    *test* accuracy is the reference.
@@ -48,10 +57,10 @@ log = logging.getLogger("bench.quality")
 
 SRC = common.REPO_DIR / "src" / "lrscout"
 #: Code whose change invalidates cached training runs (the protocol's implementation).
-TRAIN_CODE = ("train/loop.py", "data.py", "models.py", "optim.py", "task.py", "schedules")
+TRAIN_CODE = ("training/loop.py", "data.py", "models.py", "models", "optim.py", "task.py", "schedules")
 #: Code whose change invalidates cached lrscout selections (find and select, not finetune/CLI).
-LRSCOUT_CODE = ("engine", "curve", "select", "backends", "schedules", "train", "state.py", "results.py", "optim.py",
-                "task.py", "data.py", "models.py", "errors.py")
+LRSCOUT_CODE = ("engine", "curve", "selection", "backends", "schedules", "training", "state.py", "results.py",
+                "optim.py", "task.py", "data.py", "models.py", "models", "errors.py")
 
 
 def code_hash(paths: Iterable[str] | None = None) -> str:
@@ -84,23 +93,45 @@ class Protocol:
     seeds: tuple[int, ...]
     limit: int | None = None
     model: str = "simplecnn"
+    augment: bool = False
+    split: str = "dev"  # "dev": rules were tuned on it; "heldout": never looked at while tuning
 
     def task(self, seed: int = 0) -> Any:
         from lrscout.task import Task
 
         return Task(dataset=self.dataset, model=self.model, optimizer=self.optimizer, batch_size=self.batch_size,
-                    seed=seed, device="cpu", data_dir=common.DATA_DIR, limit=self.limit)
+                    seed=seed, device="cpu", data_dir=common.DATA_DIR, limit=self.limit, augment=self.augment)
 
     def key(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d.pop("seeds")
-        d.pop("name")
+        for k in ("seeds", "name", "split"):
+            d.pop(k)
+        if not d["augment"]:
+            d.pop("augment")  # keys of the protocols from before augmentation existed stay valid
         return d
 
     def describe(self) -> str:
         sched = "constant LR" if self.schedule == "constant" else f"{self.schedule} schedule"
+        if self.schedule == "step":
+            sched = f"step decay (x0.1 every {max(1, self.epochs // 3)} epochs)"
         data = self.dataset + (f" ({self.limit} train+val images)" if self.limit else "")
-        return f"{data}, {self.model}, {self.optimizer}, {sched}, {self.epochs} epochs, batch {self.batch_size}"
+        aug = ", augmented" if self.augment else ""
+        return f"{data}{aug}, {self.model}, {self.optimizer}, {sched}, {self.epochs} epochs, batch {self.batch_size}"
+
+
+#: The held-out protocols: (name, dataset, optimizer, schedule, epochs, batch, limit, model, augment).
+#: Chosen before any run of them and not used to tune anything (issue 11). ``step`` is
+#: lrscout's StepLR (step_size = epochs // 3 = 10 epochs here, gamma 0.1).
+HELDOUT: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = (
+    ("digits-sgd-1ep-b128", "digits", "sgd", "constant", 1, 128, None, "simplecnn", False),
+    ("digits-adam-2ep-b256", "digits", "adam", "constant", 2, 256, None, "simplecnn", False),
+    ("mnist3k-sgdm-cosine-1ep-b16", "mnist", "sgdm", "cosine", 1, 16, 3000, "simplecnn", False),
+    ("mnist-rmsprop-1ep-b128", "mnist", "rmsprop", "constant", 1, 128, 10_000, "simplecnn", False),
+    ("usps-adam-3ep", "usps", "adam", "constant", 3, 64, None, "simplecnn", False),
+    ("digits-sgdm-step-30ep", "digits", "sgdm", "step", 30, 64, None, "simplecnn", False),
+    ("digits-sgdm-cosine-60ep", "digits", "sgdm", "cosine", 60, 64, None, "simplecnn", False),
+    ("cifar3k-resnet18-sgdm-cosine-aug", "cifar10", "sgdm", "cosine", 3, 64, 3000, "resnet18", True),
+)
 
 
 @dataclass(frozen=True)
@@ -119,6 +150,9 @@ class QualityConfig:
     datasets: tuple[str, ...] = ("digits", "mnist")
     jobs: int = 2
     select: bool = True  # include lrscout.select when the package has it
+    heldout: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = HELDOUT
+    heldout_seeds: tuple[int, ...] = (0, 1, 2)
+    only: tuple[str, ...] = ()  # run just these task names (a reduced run; empty: all)
 
     def protocols(self) -> list[Protocol]:
         out = []
@@ -129,6 +163,14 @@ class QualityConfig:
             for opt, sched in self.optimizers:
                 name = f"{ds}-{opt}" + ("" if sched == "constant" else f"-{sched}")
                 out.append(Protocol(name, ds, opt, sched, epochs, self.batch_size, tuple(seeds), limit))
+        for name, ds, opt, sched, epochs, batch, limit, model, augment in self.heldout:
+            out.append(Protocol(name, ds, opt, sched, epochs, batch, tuple(self.heldout_seeds), limit, model, augment,
+                                split="heldout"))
+        if self.only:
+            unknown = sorted(set(self.only) - {p.name for p in out})
+            if unknown:
+                raise ValueError(f"unknown task(s) {unknown}; known: {[p.name for p in out]}")
+            out = [p for p in out if p.name in self.only]
         return out
 
     def grid(self) -> list[float]:
@@ -139,7 +181,8 @@ class QualityConfig:
 
 QUICK = QualityConfig(digits_seeds=(0, 1), mnist_seeds=(0,), digits_epochs=3, mnist_epochs=2, mnist_limit=3000,
                       grid_low=1e-4, grid_high=1.0, per_decade=2,
-                      optimizers=(("sgdm", "cosine"), ("adam", "constant")))
+                      optimizers=(("sgdm", "cosine"), ("adam", "constant")),
+                      heldout=HELDOUT[:1], heldout_seeds=(0,))
 
 
 # ---------------------------------------------------------------------------- one training run
@@ -162,7 +205,7 @@ def train_run(protocol: Protocol, seed: int, lr: float | None, lr_free: str | No
     task = protocol.task(seed)
     splits = task.splits()
     model = task.build_model(splits.info, seed=seed)
-    train_loader = splits.loader("train", protocol.batch_size, seed=seed)
+    train_loader = splits.loader("train", protocol.batch_size, seed=seed, augment=protocol.augment)
     steps = len(train_loader)
     if lr_free is not None:
         optimizer, scheduler = LR_FREE[lr_free].build(model.parameters(), protocol.epochs * steps)
@@ -227,18 +270,44 @@ def _warm_up(task: Any, splits: Any) -> None:
     _warm = True
 
 
-def _run_select(protocol: Protocol, seed: int, budget: float | None = None) -> tuple[float | None, dict[str, Any]]:
-    """``lrscout.select`` on the task with its defaults (candidates; budget unless given), one
-    process: its chosen LR, and its own count of what it cost in training runs of the protocol."""
-    import lrscout
+#: What a user runs: a fresh Python process that imports lrscout, loads the data and selects.
+_SELECT_CHILD = """
+import json, sys
+import lrscout
+from lrscout.task import Task
+args = json.loads(sys.argv[1])
+r = lrscout.select(Task(**args["task"]), epochs=args["epochs"], schedule=args["schedule"], **args["kwargs"])
+print("RESULT " + json.dumps({"lr": r.lr, "runs": r.cost_runs, "score": r.score, "seconds": r.seconds,
+      "candidates": [c.lr for c in r.candidates], "find_lr": r.find.lr, "find_runs": r.config["find_cost_runs"],
+      "plan": r.plan.to_json(), "notes": list(r.notes)}))
+"""
 
-    task = protocol.task(seed)
-    kwargs = {} if budget is None else {"budget": budget}
-    result = lrscout.select(task, epochs=protocol.epochs, schedule=protocol.schedule, **kwargs)
-    extra = {"runs": float(result.cost_runs), "score": float(result.score),
-             "candidates": [float(c.lr) for c in result.candidates], "find_lr": float(result.find.lr),
-             "notes": list(result.notes)}
-    return float(result.lr), extra
+
+def _run_select(protocol: Protocol, seed: int, budget: float | None = None) -> tuple[float | None, dict[str, Any], float]:
+    """``lrscout.select`` on the task with its defaults (candidates; budget unless given), in a
+    fresh process as a user runs it: its chosen LR, its own record (cost in training runs of
+    the protocol, range test included), and the wall seconds of the whole process
+    (interpreter start-up, imports and data loading included)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    args = {"task": protocol.task(seed).to_json(), "epochs": protocol.epochs, "schedule": protocol.schedule,
+            "kwargs": {} if budget is None else {"budget": budget}}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(common.REPO_DIR / "src"), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _SELECT_CHILD, json.dumps(args)], capture_output=True, text=True,
+                         env=env, cwd=str(common.REPO_DIR), timeout=3600)
+    wall = time.perf_counter() - t0
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError((out.stderr.strip().splitlines() or ["select failed"])[-1])
+    record = json.loads(lines[-1][len("RESULT "):])
+    extra = {k: v for k, v in record.items() if k != "lr"}
+    extra["seconds_in_process"] = extra.pop("seconds")
+    return float(record["lr"]), extra, wall
 
 
 def select_run(protocol: Protocol, seed: int, finder: str, cache_key: dict[str, Any], cache_root: str) -> dict[str, Any]:
@@ -257,15 +326,15 @@ def select_run(protocol: Protocol, seed: int, finder: str, cache_key: dict[str, 
     extra: dict[str, Any] = {}
     try:
         if finder in SELECT_BUDGETS:
-            t0 = time.perf_counter()
-            lr, extra = _run_select(protocol, seed, SELECT_BUDGETS[finder])
-            seconds, steps = time.perf_counter() - t0, None
+            lr, extra, seconds = _run_select(protocol, seed, SELECT_BUDGETS[finder])
+            steps = None
             suggestions: dict[str, float | None] = {finder: lr}
         else:
             adapter = FINDERS["lrscout" if finder == "lrscout-find" else finder]
             model = task.build_model(splits.info, seed=seed)
             setup = Setup(lambda params, lr: task.build_optimizer(params, lr),
-                          splits.loader("train", protocol.batch_size, seed=seed), _default_lr(protocol.optimizer))
+                          splits.loader("train", protocol.batch_size, seed=seed, augment=protocol.augment),
+                          _default_lr(protocol.optimizer))
             found = adapter(model, setup)
             suggestions, seconds, steps, extra = found.suggestions, found.seconds, found.steps, found.extra
     except Exception as exc:  # a finder that crashes is a failed selection, not a crashed benchmark
@@ -276,6 +345,16 @@ def select_run(protocol: Protocol, seed: int, finder: str, cache_key: dict[str, 
         "protocol": protocol.name, "seed": seed, "finder": finder, "suggestions": suggestions,
         "seconds": seconds, "steps": steps, "error": error, "extra": extra,
     })
+
+
+def available_lr_free() -> list[str]:
+    """The LR-free optimizers whose package is installed (all of them with the bench extra)."""
+    import importlib.util
+
+    from competitors import LR_FREE
+
+    modules = {"prodigy": "prodigyopt", "schedulefree": "schedulefree", "dadapt-adam": "dadaptation"}
+    return [n for n in LR_FREE if importlib.util.find_spec(modules.get(n, n)) is not None]
 
 
 def has_select() -> bool:
@@ -310,14 +389,24 @@ def collect(cfg: QualityConfig, cache_root: Path, progress: Callable[[str], None
 
     import importlib.metadata as md
 
+    def version(dist: str) -> str | None:
+        try:
+            return md.version(dist)
+        except md.PackageNotFoundError:
+            return None
+
     train_hash = code_hash(TRAIN_CODE)
     lrscout_hash = code_hash(LRSCOUT_CODE)
     finder_version = {
         "lrscout-find": lrscout_hash, **{name: lrscout_hash for name in SELECT_BUDGETS},
-        "fastai": md.version("fastai"), "torch-lr-finder": md.version("torch-lr-finder"),
-        "lightning": md.version("pytorch-lightning"),
+        "fastai": version("fastai"), "torch-lr-finder": version("torch-lr-finder"),
+        "lightning": version("pytorch-lightning"),
     }
-    finders = ["lrscout-find", "fastai", "torch-lr-finder", "lightning"]
+    finders = ["lrscout-find"] + [f for f in ("fastai", "torch-lr-finder", "lightning") if finder_version[f]]
+    missing = [f for f in ("fastai", "torch-lr-finder", "lightning") if not finder_version[f]]
+    if missing:  # the bench extra installs them; without it their rows are left out, and said so
+        progress(f"  quality: not installed, left out: {', '.join(missing)}")
+    lr_free = available_lr_free()
     if cfg.select and has_select():
         finders[1:1] = list(SELECT_BUDGETS)
     protocols = cfg.protocols()
@@ -363,7 +452,7 @@ def collect(cfg: QualityConfig, cache_root: Path, progress: Callable[[str], None
                 submit_run(p, _default_lr(p.optimizer), seed)
                 for lr in grid:
                     submit_run(p, lr, seed)
-                for name in LR_FREE:
+                for name in lr_free:
                     submit_run(p, None, seed, lr_free=name)
         by_name = {p.name: p for p in protocols}
         while pending:
@@ -484,19 +573,25 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
                     lr = sel["suggestions"].get(row) if sel else None
                     per_seed.append(Pick(s, lr, lr if lr is not None else default, selection=sel, no_lr=lr is None))
                 methods.append(method_row(row, "finder", per_seed))
-        for name in LR_FREE:
+        for name in available_lr_free():
             methods.append(method_row(name, "lr-free", [Pick(s, None, None, lr_free=name) for s in p.seeds]))
         choosers = [m for m in methods if m["kind"] != "lr-free"]
         best_regret = min(m["regret"] for m in choosers)
         for m in methods:
             m["best"] = m["kind"] != "lr-free" and math.isclose(m["regret"], best_regret, abs_tol=1e-9)
         tasks.append({
-            "task": p.name, "protocol": dataclasses.asdict(p), "describe": p.describe(),
+            "task": p.name, "split": p.split, "protocol": dataclasses.asdict(p), "describe": p.describe(),
             "oracle": {"lr": oracle_lr, "val_acc": best["val_acc"], "test_acc": oracle_mean,
                        "test_std": std(oracle_test.values()), "grid_runs": len(grid)},
             "run_seconds": run_seconds, "run_steps": run_steps, "grid": grid_rows, "methods": methods,
         })
 
+    splits = {name: summarise([t for t in tasks if t.get("split", "dev") == name]) for name in ("dev", "heldout")}
+    return {"tasks": tasks, "summary": summarise(tasks), "splits": splits}
+
+
+def summarise(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per method over ``tasks``: regret (mean, worst task, worst seed), cost, failures."""
     names: list[str] = []
     for t in tasks:
         for m in t["methods"]:
@@ -518,7 +613,29 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
             "failures": sum(r["failures"] for r in rows), "n": sum(r["n"] for r in rows),
             "wins": sum(1 for r in rows if r.get("best")),
         })
-    return {"tasks": tasks, "summary": summary}
+    return summary
+
+
+def split_table(result: dict[str, Any]) -> str:
+    """Development and held-out rows side by side: mean / worst-task regret, failures, cost."""
+    splits = result.get("splits") or {}
+    dev = {s["method"]: s for s in splits.get("dev", [])}
+    held = {s["method"]: s for s in splits.get("heldout", [])}
+    names = list(dev) + [n for n in held if n not in dev]
+
+    def cells(s: dict[str, Any] | None) -> list[str]:
+        if s is None:
+            return ["-"] * 5
+        free = s["kind"] in ("default", "lr-free")
+        return [_pts(s["regret_mean"]), _pts(s["regret_worst_task"]), f"{s['failures']}/{s['n']}",
+                "0" if free else f"{s['runs_equiv']:.2f}", "0" if free else f"{s['seconds']:.1f}"]
+
+    rows = [[f"**{n}**" if n.startswith("lrscout") else n, *cells(dev.get(n)), *cells(held.get(n))] for n in names]
+    n_dev = len({t["task"] for t in result["tasks"] if t.get("split", "dev") == "dev"})
+    n_held = len({t["task"] for t in result["tasks"] if t.get("split") == "heldout"})
+    head = [f"dev ({n_dev} tasks): {h}" for h in ("mean regret", "worst task", "failed", "cost (runs)", "cost (s)")]
+    head += [f"held-out ({n_held}): {h}" for h in ("mean regret", "worst task", "failed", "cost (runs)", "cost (s)")]
+    return md_table(["method", *head], rows)
 
 
 def summary_table(result: dict[str, Any]) -> str:
@@ -595,13 +712,23 @@ def render(cfg: QualityConfig, result: dict[str, Any], env: dict[str, Any], seco
         "that ended in NaN or under twice chance accuracy, or a finder that gave no LR (then the default LR was "
         "trained). ★ = best chooser on the task (LR-free optimizers excluded: they change the optimizer).",
         "",
+        "## Development and held-out tasks",
+        "",
+        "Development tasks are the ones lrscout's rules were measured and tuned on; held-out tasks were added "
+        "afterwards and never used to tune anything. Cost (s) for lrscout-select is the wall time of a fresh "
+        "Python process that imports lrscout, loads the data and selects (start-up included); for the other "
+        "finders, the in-process time of their call.",
+        "",
+        split_table(result),
+        "",
         "## Summary over all tasks",
         "",
         summary_table(result),
         "",
         "## Tasks",
         "",
-        md_table(["task", "protocol", "seeds"], [[p.name, p.describe(), ", ".join(map(str, p.seeds))] for p in protos]),
+        md_table(["task", "set", "protocol", "seeds"],
+                 [[p.name, p.split, p.describe(), ", ".join(map(str, p.seeds))] for p in protos]),
         "",
     ]
     notes = losses_note(result)

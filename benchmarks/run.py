@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny settings; results go to benchmarks/cache/quick/")
     ap.add_argument("--only", choices=("speed", "quality", "finetune"), help="run one benchmark")
     ap.add_argument("--seeds", type=int, help="seeds per task (default 3)")
+    ap.add_argument("--tasks", help="comma-separated quality task names: a reduced run of just these")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes for the quality runs (default 2)")
     ap.add_argument("--no-select", action="store_true", help="leave out lrscout.select")
     ap.add_argument("--fresh", action="store_true", help="ignore and clear the cache first")
@@ -122,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     qcfg = quality.QUICK if args.quick else quality.QualityConfig()
     qcfg = dataclasses.replace(qcfg, jobs=args.jobs, select=not args.no_select)
     if args.seeds:
-        qcfg = dataclasses.replace(qcfg, digits_seeds=tuple(range(args.seeds)), mnist_seeds=tuple(range(args.seeds)))
+        qcfg = dataclasses.replace(qcfg, digits_seeds=tuple(range(args.seeds)), mnist_seeds=tuple(range(args.seeds)),
+                                   heldout_seeds=tuple(range(args.seeds)))
+    if args.tasks:
+        qcfg = dataclasses.replace(qcfg, only=tuple(t.strip() for t in args.tasks.split(",") if t.strip()))
     scfg = speed.QUICK if args.quick else speed.SpeedConfig()
 
     t0 = time.perf_counter()
@@ -144,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds:
             fcfg = dataclasses.replace(fcfg, settings=tuple((o, n, args.seeds, arms) for o, n, _, arms in fcfg.settings))
         f = finetune.run(fcfg, jobs=args.jobs, out_dir=out_dir, progress=_log)
-    if not args.quick and not args.no_readme and args.only is None and args.out is None:
+    if not args.quick and not args.no_readme and args.only is None and args.out is None and not args.tasks:
         update_readme(readme_section(q, s, f))
         _log("README.md benchmark section updated")
     _log(f"results in {out_dir}; total {(time.perf_counter() - t0) / 60:.1f} min")
