@@ -212,14 +212,29 @@ def _torchvision_grey(cls_name: str) -> Callable[[Path, bool], tuple]:
         try:
             train = cls(str(data_dir), train=True, download=download)
             test = cls(str(data_dir), train=False, download=download)
-        except RuntimeError as exc:  # torchvision: "Dataset not found. You can use download=True"
+        except RuntimeError as exc:
+            if "not found" not in str(exc):  # torchvision: "Dataset not found. You can use download=True"
+                raise _damaged(f"{cls_name} files under {data_dir / cls_name / 'raw'}", exc) from exc
             raise DataError(
-                f"{cls_name} not found under {data_dir}: point --data-dir at the folder that holds "
-                f"{cls_name}/raw, or pass --download"
+                f"{cls_name} not found under {data_dir}: point data_dir at the folder that holds "
+                f"{cls_name}/raw, or allow download", argument=("data_dir", "download")
             ) from exc
+        except _DECODE_ERRORS as exc:  # an IDX header or size that does not add up (AssertionError, ...)
+            raise _damaged(f"{cls_name} files under {data_dir / cls_name / 'raw'}", exc) from exc
         return _grey_tensors(train), _grey_tensors(test)
 
     return load
+
+
+#: What reading a damaged data file raises: torchvision's IDX reader asserts, PIL raises
+#: OSError (UnidentifiedImageError) or SyntaxError, bz2 / gzip OSError or EOFError.
+_DECODE_ERRORS = (AssertionError, ValueError, IndexError, OSError, EOFError, SyntaxError, RuntimeError)
+
+
+def _damaged(what: str, exc: BaseException) -> DataError:
+    """The one-line error for data that exists but cannot be decoded."""
+    detail = " ".join(str(exc).split())[:200]
+    return DataError(f"{what} are truncated or corrupt ({type(exc).__name__}{': ' + detail if detail else ''})")
 
 
 def _grey_tensors(ds: object) -> tuple[torch.Tensor, torch.Tensor]:
@@ -237,11 +252,15 @@ def _usps(data_dir: Path, download: bool) -> tuple:
     import torchvision.datasets as tvd
 
     root = data_dir / "USPS" if (data_dir / "USPS").is_dir() else data_dir
+    files = [root / tvd.USPS.split_list[split][1] for split in ("train", "test")]
+    if not download and not all(f.is_file() for f in files):
+        raise DataError(f"USPS not found under {data_dir} (no {' or '.join(f.name for f in files)}); set data_dir "
+                        "or allow download", argument=("data_dir", "download"))
     try:
         train = tvd.USPS(str(root), train=True, download=download)
         test = tvd.USPS(str(root), train=False, download=download)
-    except RuntimeError as exc:
-        raise DataError(f"USPS not found under {data_dir}; pass --data-dir or --download") from exc
+    except _DECODE_ERRORS as exc:
+        raise _damaged(f"USPS files under {root}", exc) from exc
     return _grey_tensors(train), _grey_tensors(test)
 
 
@@ -259,19 +278,33 @@ def _image_folder_tensors(root: Path) -> tuple[torch.Tensor, torch.Tensor]:
         raise DataError(f"no images found under {root} (expected {root}/<class>/*.png)") from exc
     if len(probe) == 0:
         raise DataError(f"no images found under {root}")
-    with Image.open(probe.samples[0][0]) as first:
-        mode = "L" if first.mode in ("L", "1", "I;16", "I") else "RGB"
-        size = (first.height, first.width)
+    try:
+        with Image.open(probe.samples[0][0]) as first:
+            mode = "L" if first.mode in ("L", "1", "I;16", "I") else "RGB"
+            size = (first.height, first.width)
+    except _DECODE_ERRORS as exc:
+        raise _image_error(probe.samples[0][0], exc) from exc
     tf = T.Compose([T.Resize(size), T.ToTensor()])
     ds = tvd.ImageFolder(str(root), transform=tf, loader=lambda p: Image.open(p).convert(mode))
-    xs, ys = zip(*(ds[i] for i in range(len(ds))))
+    xs, ys = [], []
+    for i, (path, _) in enumerate(ds.samples):
+        try:
+            x, y = ds[i]
+        except _DECODE_ERRORS as exc:
+            raise _image_error(path, exc) from exc
+        xs.append(x)
+        ys.append(y)
     return torch.stack(xs), torch.tensor(ys, dtype=torch.long)
+
+
+def _image_error(path: str, exc: BaseException) -> DataError:
+    return DataError(f"image {path} is truncated or corrupt ({type(exc).__name__})")
 
 
 def _imagefolder(data_dir: Path, download: bool) -> tuple:
     """``root/class/*.png``; with ``root/train`` and ``root/test`` (or ``val``) used as splits."""
     if download:
-        raise DataError("imagefolder data cannot be downloaded; point --data-dir at your images")
+        raise DataError("imagefolder data cannot be downloaded; point data_dir at your images", argument="data_dir")
     if not data_dir.exists():
         raise DataError(f"data dir {data_dir} does not exist")
     if (data_dir / "train").is_dir():
@@ -300,7 +333,7 @@ def _cifar10(data_dir: Path, download: bool) -> tuple:
             return _imagefolder(data_dir / sub, False)
     raise DataError(
         f"CIFAR-10 not found under {data_dir} (no cifar-10-batches-py or CIFAR10-subset/train); "
-        "pass --data-dir or --download"
+        "set data_dir or allow download", argument=("data_dir", "download")
     )
 
 
@@ -343,6 +376,7 @@ def load_dataset(
         raise DataError(f"limit must be >= 10 images, got {limit}")
     root = _data_dir(data_dir)
     if name not in BUNDLED and not download and not root.exists():
-        raise DataError(f"data dir {root} does not exist (use --data-dir, or --download)")
+        raise DataError(f"data_dir {root} does not exist (set data_dir, or allow download)",
+                        argument=("data_dir", "download"))
     train, test = DATASETS[name](root, download)
     return _finish(name, train, test, val_fraction=val_fraction, seed=seed, limit=limit)

@@ -12,7 +12,16 @@ from __future__ import annotations
 
 
 class LrscoutError(Exception):
-    """Base class: an error the user can fix, reported as one line."""
+    """Base class: an error the user can fix, reported as one line.
+
+    ``argument`` names the argument(s) the message speaks of (``"lr"``, or
+    ``("data_dir", "download")``), written in the message as those names; the CLI
+    rewrites them to its flags (``lr`` -> ``--lr``). The message never names a flag.
+    """
+
+    def __init__(self, message: str = "", *, argument: str | tuple[str, ...] | None = None) -> None:
+        super().__init__(message)
+        self.arguments: tuple[str, ...] = (argument,) if isinstance(argument, str) else tuple(argument or ())
 
 
 class ConfigError(LrscoutError, ValueError):

@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .data import DataInfo, DataSplits, load_dataset
+from .checks import check_arguments
 from .errors import ConfigError
 from .models import build_model
 from .optim import build_optimizer, get_optimizer
@@ -73,10 +74,9 @@ class Task:
     augment: bool = False  # random rotation / scale / shift of training batches (data.random_affine)
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        check_arguments(batch_size=self.batch_size, seed=self.seed, limit=self.limit, weight_decay=self.weight_decay)
         if self.pretrained and self.weights is not None:
-            raise ConfigError("give either pretrained=True or weights=PATH, not both")
+            raise ConfigError("give either pretrained or weights, not both", argument=("pretrained", "weights"))
         get_optimizer(self.optimizer)  # fail fast on an unknown name
 
     def splits(self) -> DataSplits:

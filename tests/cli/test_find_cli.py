@@ -43,7 +43,7 @@ def test_find_json_flag_prints_json_only(run_cli, tmp_path: Path) -> None:  # ty
         (["--start-lr", "1", "--end-lr", "0.1"], "start_lr must be < end_lr"),
         (["--num-iter", "3"], "num_iter"),
         (["--dataset", "mnist", "--data-dir", "/nonexistent/lrscout"], "does not exist"),
-        (["--batch-size", "0"], "batch size"),
+        (["--batch-size", "0"], "--batch-size must be >= 1"),
         (["--num-iter", "abc"], "Invalid value"),
     ],
 )

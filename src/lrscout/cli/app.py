@@ -53,7 +53,7 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except LrscoutError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted: model, optimizer and files were left as they were", err=True)

@@ -9,10 +9,8 @@ import typer
 from rich.table import Table
 
 from ..selection import CompareResult, compare
-from ..selection.selection import DEFAULT_BUDGET
-from .common import (AugmentOpt, BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
-                     SeedOpt, make_task, out, print_json)
-from .selection import BackendOpt, BudgetOpt, EpochsOpt, NumIterOpt, RayAddressOpt, ThreadsOpt, WorkersOpt, report_trial
+from .common import BackendOptions, DataOptions, JsonOpt, ResumableOutOpt, SelectionOptions, command, out, print_json
+from .selection import report_trial
 
 
 def compare_table(result: CompareResult) -> Table:
@@ -27,36 +25,21 @@ def compare_table(result: CompareResult) -> Table:
     return table
 
 
+@command
 def compare_cmd(
+    data: DataOptions = DataOptions(),
     optimizers: Annotated[str, typer.Option("--optimizers", help="comma-separated, e.g. sgd,adam,rmsprop")] = "sgd,adam",
     schedules: Annotated[str, typer.Option("--schedules", help="comma-separated, e.g. constant,step,cosine")] = "constant",
     lr_free: Annotated[bool, typer.Option("--lr-free", help="add the installed LR-free optimizers "
                                                             "(prodigy, schedulefree) as entries")] = False,
-    dataset: DatasetOpt = "digits",
-    model: ModelOpt = "simplecnn",
-    epochs: EpochsOpt = 10,
-    budget: BudgetOpt = DEFAULT_BUDGET,
-    backend: BackendOpt = "local",
-    workers: WorkersOpt = 1,
-    ray_address: RayAddressOpt = None,
-    batch_size: BatchOpt = 64,
-    num_iter: NumIterOpt = 100,
-    threads: ThreadsOpt = 1,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = None,
-    data_dir: DataDirOpt = None,
-    download: DownloadOpt = False,
-    limit: LimitOpt = None,
-    augment: AugmentOpt = False,
-    out_dir: Annotated[Path, typer.Option("--out", help="output directory (rerun into it to resume)")] = Path("runs/compare"),
+    selection: SelectionOptions = SelectionOptions(),
+    backend: BackendOptions = BackendOptions(),
+    out_dir: ResumableOutOpt = Path("runs/compare"),
     as_json: JsonOpt = False,
 ) -> None:
     first = optimizers.split(",")[0].strip() or "sgd"
-    task = make_task(dataset, model, first, batch_size, seed, device, data_dir, download, limit, augment)
-    result = compare(task, optimizers=optimizers, schedules=schedules, lr_free=lr_free, epochs=epochs, budget=budget,
-                     backend=backend, workers=workers, ray_address=ray_address, out_dir=out_dir,
-                     find_kwargs={"num_iter": num_iter}, threads=threads,
-                     on_trial=None if as_json else report_trial)
+    result = compare(data.task(first), optimizers=optimizers, schedules=schedules, lr_free=lr_free, out_dir=out_dir,
+                     on_trial=None if as_json else report_trial, **selection.kwargs(), **backend.kwargs())
     if as_json:
         print_json(result.to_json())
         return

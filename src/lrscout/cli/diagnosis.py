@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, cast
 import typer
 from rich.table import Table
 
+from ..checks import check_writable_file
 from ..report.plots import save_figure
 from ..training.diagnosis import Diagnosis, diagnose
 from ..training.logs import read_loss_log
-from .common import JsonOpt, out, print_json
+from .common import JsonOpt, command, out, print_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,6 +39,7 @@ def diagnosis_table(diagnosis: Diagnosis, source: str) -> Table:
     return table
 
 
+@command
 def diagnose_cmd(
     log: Annotated[Path, typer.Argument(help="loss log: CSV, JSON, or a TensorBoard event file / directory")],
     loss_col: Annotated[Optional[str], typer.Option("--loss-col", help="loss column / tag (default: "
@@ -49,6 +51,8 @@ def diagnose_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Classify a training-loss log as diverged, unstable, stalled, plateaued or healthy."""
+    if plot is not None:
+        check_writable_file(plot, "plot")
     curve = read_loss_log(log, loss_col=loss_col, step_col=step_col)
     result = diagnose(curve.steps, curve.losses)
     if plot is not None:

@@ -8,11 +8,11 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from ..checks import check_writable_dir
 from ..engine import find_task
 from ..report.files import save_find
 from ..results import FindResult
-from .common import (AugmentOpt, BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
-                     OptimizerOpt, OutOpt, SeedOpt, err, make_task, out, print_json, progress_bar)
+from .common import DataOptions, JsonOpt, NumIterOpt, OptimizerOpt, OutOpt, command, err, out, print_json, progress_bar
 
 
 def find_table(result: FindResult) -> Table:
@@ -30,32 +30,26 @@ def find_table(result: FindResult) -> Table:
     return table
 
 
+@command
 def find_cmd(
-    dataset: DatasetOpt = "digits",
-    model: ModelOpt = "simplecnn",
+    data: DataOptions = DataOptions(),
     optimizer: OptimizerOpt = "sgd",
-    batch_size: BatchOpt = 64,
     start_lr: Annotated[float, typer.Option("--start-lr", help="first LR of the sweep")] = 1e-7,
     end_lr: Annotated[float, typer.Option("--end-lr", help="last LR of the sweep")] = 10.0,
-    num_iter: Annotated[int, typer.Option("--num-iter", help="optimizer steps in the sweep (>= 5)")] = 100,
+    num_iter: NumIterOpt = 100,
     mode: Annotated[str, typer.Option("--mode", help="exp or linear LR ramp")] = "exp",
-    diverge: Annotated[float, typer.Option("--diverge", help="stop when the running loss exceeds this x its best")] = 4.0,
+    diverge_factor: Annotated[float, typer.Option("--diverge", help="stop when the running loss exceeds this x its best")] = 4.0,
     amp: Annotated[Optional[str], typer.Option("--amp", help="fp16 (CUDA) or bf16 autocast")] = None,
-    accumulate: Annotated[int, typer.Option("--accumulate", help="gradient accumulation steps per optimizer step")] = 1,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = None,
-    data_dir: DataDirOpt = None,
-    download: DownloadOpt = False,
-    limit: LimitOpt = None,
-    augment: AugmentOpt = False,
+    accumulation_steps: Annotated[int, typer.Option("--accumulate", help="gradient accumulation steps per optimizer step")] = 1,
     out_dir: OutOpt = Path("runs/find"),
     as_json: JsonOpt = False,
 ) -> None:
-    task = make_task(dataset, model, optimizer, batch_size, seed, device, data_dir, download, limit, augment)
+    check_writable_dir(out_dir)  # before the range test, not after it
+    task = data.task(optimizer)
     with progress_bar("range test", num_iter, enabled=not as_json) as advance:
         result = find_task(
-            task, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, mode=mode, diverge_factor=diverge,
-            amp=amp, accumulation_steps=accumulate,
+            task, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, mode=mode, diverge_factor=diverge_factor,
+            amp=amp, accumulation_steps=accumulation_steps,
             progress=lambda i, lr, loss: advance(info=f"lr {lr:.2e}  loss {loss:.3f}"),
         )
     json_path, png_path = save_find(result, out_dir)

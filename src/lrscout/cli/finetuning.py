@@ -6,14 +6,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import ConfigError
 from ..finetuning import FinetuneResult, finetune
-from ..task import Task
-from .common import (AugmentOpt, BatchOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt,
-                     OptimizerOpt, OutOpt, SeedOpt, err, out, print_json)
+from .common import DataOptions, JsonOpt, OptimizerOpt, OutOpt, command, out, phase_bars, print_json
 
 
 def finetune_table(result: FinetuneResult) -> Table:
@@ -36,9 +33,9 @@ def finetune_table(result: FinetuneResult) -> Table:
     return table
 
 
+@command
 def finetune_cmd(
-    dataset: DatasetOpt = "digits",
-    model: ModelOpt = "resnet18",
+    data: DataOptions = DataOptions(model="resnet18"),
     pretrained: Annotated[bool, typer.Option("--pretrained", help="published torchvision / timm weights (downloads once)")] = False,
     weights: Annotated[Optional[Path], typer.Option("--weights", help="a local checkpoint (state dict, or lrscout's best.pt / last.pt)")] = None,
     optimizer: OptimizerOpt = "adam",
@@ -51,33 +48,15 @@ def finetune_cmd(
     freeze_epochs: Annotated[int, typer.Option("--freeze-epochs", help="train the head alone for this many epochs first")] = 0,
     budget: Annotated[Optional[float], typer.Option("--budget", help="cost cap in full training runs (default: the whole grid)")] = None,
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="weight decay (never on biases and norms)")] = 0.0,
-    batch_size: BatchOpt = 64,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = None,
-    data_dir: DataDirOpt = None,
-    download: DownloadOpt = False,
-    limit: LimitOpt = None,
-    augment: AugmentOpt = False,
     out_dir: OutOpt = Path("runs/finetune"),
     as_json: JsonOpt = False,
 ) -> None:
     if not (pretrained or weights):
         raise ConfigError("fine-tuning needs pretrained weights: give --pretrained or --weights PATH")
-    task = Task(dataset=dataset, model=model, optimizer=optimizer, batch_size=batch_size, seed=seed, device=device,
-                data_dir=str(data_dir) if data_dir else None, download=download, limit=limit,
-                weight_decay=weight_decay, pretrained=pretrained, weights=str(weights) if weights else None,
-                augment=augment)
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
-    with Progress(*columns, console=err, disable=as_json) as bar:
-        phases: dict[str, TaskID] = {}
-
-        def report(phase: str, done: int, total: int, info: str) -> None:
-            if phase not in phases:
-                label = {"find": "head-LR range test", "ratio": "ratio range test", "select": "trials"}[phase]
-                phases[phase] = bar.add_task(label, total=total, info="")
-            bar.update(phases[phase], completed=done, total=total, info=info)
-
+    task = data.task(optimizer, weight_decay=weight_decay, pretrained=pretrained,
+                     weights=str(weights) if weights else None)
+    labels = {"find": "head-LR range test", "ratio": "ratio range test", "select": "trials"}
+    with phase_bars(labels, enabled=not as_json) as report:
         result = finetune(task, epochs, schedule=schedule, head_lr=head_lr, backbone_ratio=backbone_ratio,
                           ratio_sweep=ratio_sweep, layer_decay=layer_decay, freeze_epochs=freeze_epochs,
                           budget=budget, out_dir=out_dir, progress=report)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -14,8 +14,7 @@ from rich.table import Table
 from ..errors import DivergenceError
 from ..training import TrainResult, train
 from ..training.run import TrainProgress
-from .common import (AugmentOpt, DataDirOpt, DatasetOpt, DeviceOpt, DownloadOpt, JsonOpt, LimitOpt, ModelOpt, OptimizerOpt,
-                     SeedOpt, err, make_task, out, parse_params, print_json)
+from .common import DataOptions, JsonOpt, OptimizerOpt, ParamOpt, command, err, out, parse_params, print_json
 
 
 @contextmanager
@@ -65,18 +64,16 @@ def events_table(result: TrainResult) -> Table:
     return table
 
 
+@command
 def train_cmd(
-    dataset: DatasetOpt = "digits",
-    model: ModelOpt = "simplecnn",
+    data: DataOptions = DataOptions(batch_size=32),
     optimizer: OptimizerOpt = "sgd",
     lr: Annotated[str, typer.Option("--lr", help="learning rate (the peak for onecycle / cosine), or 'find' to "
                                     "run the range test first and use its recommendation")] = "find",
     schedule: Annotated[str, typer.Option("--schedule", "-s", help="constant, step, multistep, cosine, onecycle, "
                                           "plateau")] = "onecycle",
-    param: Annotated[Optional[list[str]], typer.Option("--param", help="schedule parameter KEY=VALUE "
-                                                       "(repeatable), e.g. pct_start=0.25")] = None,
+    schedule_params: ParamOpt = None,
     epochs: Annotated[int, typer.Option("--epochs", "-e", help="epochs to train")] = 5,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="batch size")] = 32,
     no_guard: Annotated[bool, typer.Option("--no-guard", help="turn the divergence guard off")] = False,
     guard_factor: Annotated[float, typer.Option("--guard-factor", help="divide the LR by this on each "
                                                 "recovery")] = 10.0,
@@ -84,19 +81,13 @@ def train_cmd(
                                                 "stops")] = 3,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="also log to OUT/tb for "
                                               "TensorBoard")] = False,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = None,
-    data_dir: DataDirOpt = None,
-    download: DownloadOpt = False,
-    limit: LimitOpt = None,
-    augment: AugmentOpt = False,
     out_dir: Annotated[Path, typer.Option("--out", help="run directory (metrics, checkpoints, plot)")] = Path(
         "runs/train"),
     as_json: JsonOpt = False,
 ) -> None:
     """Train from scratch; write metrics.csv, epochs.csv, train.json, train.png, last.pt, best.pt."""
-    task = make_task(dataset, model, optimizer, batch_size, seed, device, data_dir, download, limit, augment)
-    params = parse_params(param)
+    task = data.task(optimizer)
+    params = parse_params(schedule_params)
     with train_progress(enabled=not as_json) as progress:
         result = train(task, lr, schedule, epochs, out_dir=out_dir, guard=not no_guard, guard_factor=guard_factor,
                        max_recoveries=max_recoveries, tensorboard=tensorboard, progress=progress, **params)

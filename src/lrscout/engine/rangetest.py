@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..curve import analyse, diverged, lr_ramp
+from ..checks import RULES, check_arguments
 from ..errors import ConfigError, CurveError
 from ..optim import set_mode
 from ..results import FindResult
@@ -120,6 +121,7 @@ def find(
         result = lrscout.find(model, train_loader, torch.optim.SGD(model.parameters(), lr=0.01))
         print(result.lr, result.interval)
     """
+    check_arguments(num_iter=num_iter)
     lrs = lr_ramp(start_lr, end_lr, num_iter, mode)
     if accumulation_steps < 1:
         raise ConfigError(f"accumulation_steps must be >= 1, got {accumulation_steps}")
@@ -201,7 +203,7 @@ def find(
     except CurveError as exc:
         raise CurveError(
             f"the range test recorded only {len(hist_loss)} usable points ({stop_reason or exc}); "
-            "lower --start-lr or raise --num-iter"
+            "lower start_lr or raise num_iter", argument=("start_lr", "num_iter")
         ) from exc
     return FindResult.from_analysis(
         analysis,
@@ -219,6 +221,7 @@ def find_task(task: Task, *, progress: Progress | None = None, **kwargs: Any) ->
 
     The optimizer is built at its habitual LR (only group ratios matter to the sweep).
     """
+    check_arguments(**{k: v for k, v in kwargs.items() if k in RULES})  # before the data loads
     splits = task.splits()
     model = task.build_model(splits.info)
     optimizer = task.build_optimizer(model.parameters())

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,8 +206,12 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise DataError(f"weights file {file} does not exist")
     try:
         obj: Any = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises pickle / zip / runtime errors alike
-        raise DataError(f"cannot read weights file {file}: {exc}") from exc
+    except pickle.UnpicklingError as exc:  # torch's weights-only unpickler met something other than tensors
+        raise DataError(f"weights file {file} holds objects other than tensors, which lrscout does not load "
+                        "(unpickling them could run code); save a state dict instead") from exc
+    except Exception as exc:  # torch raises zip / EOF / runtime errors alike for a damaged file
+        raise DataError(f"weights file {file} is not a PyTorch checkpoint, or it is truncated or corrupt "
+                        f"({type(exc).__name__})") from exc
     if isinstance(obj, dict):
         for key in ("model", "state_dict"):
             if isinstance(obj.get(key), dict):
@@ -245,7 +250,8 @@ def load_head_free(model: nn.Module, state: dict[str, torch.Tensor], head: str, 
     if wrong:
         problems.append(f"shape mismatch {'; '.join(wrong[:5])}")
     if problems:
-        raise DataError(f"weights in {source} do not fit this model ({'; '.join(problems)}); is --model the architecture they were trained with?")
+        raise DataError(f"weights in {source} do not fit this network ({'; '.join(problems)}); were they trained with "
+                        "this model?", argument="model")
     model.load_state_dict(body, strict=False)
 
 
@@ -322,13 +328,15 @@ def load_pretrained(
     wrapped in :class:`Adapted` when its input differs from the data's.
     """
     if pretrained == (weights is not None):
-        raise ConfigError("fine-tuning needs exactly one of --pretrained (published weights) or --weights PATH (a local checkpoint)")
+        raise ConfigError("fine-tuning needs exactly one of pretrained (published weights) or weights (a local "
+                          "checkpoint)", argument=("pretrained", "weights"))
     if weights is not None:
         net, spec = _from_file(name, info, weights)
     elif name.startswith("timm:"):
         net, spec = _from_timm(name.split(":", 1)[1], info)
     elif name == "simplecnn":
-        raise ConfigError("simplecnn has no published pretrained weights; use --weights PATH with a checkpoint of your own")
+        raise ConfigError("simplecnn has no published pretrained weights; give weights, a checkpoint of your own",
+                          argument="weights")
     else:
         net, spec = _from_torchvision(name, info)
     if InputAdapter.needed(info, spec):

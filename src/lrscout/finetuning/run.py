@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 
 from ..engine import find
+from ..checks import check_arguments
 from ..errors import ConfigError
 from ..results import FindResult
 from ..selection.candidates import candidate_lrs, min_loss_lr
@@ -60,10 +61,11 @@ def _parse_ratio(value: float | str) -> float | None:
         try:
             value = float(value)
         except ValueError:
-            raise ConfigError(f"--backbone-ratio must be a number >= 0 or 'select', got {value!r}") from None
+            raise ConfigError(f"backbone_ratio must be a number >= 0 or 'select', got {value!r}",
+                              argument="backbone_ratio") from None
     ratio = float(value)
     if not (math.isfinite(ratio) and ratio >= 0):
-        raise ConfigError(f"backbone ratio must be a finite number >= 0, got {value!r}")
+        raise ConfigError(f"backbone_ratio must be a finite number >= 0, got {value!r}", argument="backbone_ratio")
     return ratio
 
 
@@ -119,11 +121,11 @@ def finetune(
     ``out_dir`` receives the files of :func:`save_finetune`.
     """
     t0 = time.perf_counter()
-    if epochs < 1:
-        raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    check_arguments(epochs=epochs, budget=budget, num_iter=num_iter, layer_decay=layer_decay, out_dir=out_dir)
     if not 0 <= freeze_epochs < epochs:
-        raise ConfigError(f"--freeze-epochs must be in [0, {epochs - 1}] for {epochs} epochs, got {freeze_epochs}")
-    given_lr = parse_lr(head_lr)
+        raise ConfigError(f"freeze_epochs must be in [0, {epochs - 1}] for {epochs} epochs, got {freeze_epochs}",
+                          argument=("freeze_epochs", "epochs"))
+    given_lr = parse_lr(head_lr, "head_lr")
     given_ratio = _parse_ratio(backbone_ratio)
     if ratio_sweep and given_ratio is not None:
         raise ConfigError("the backbone-ratio sweep chooses the ratio: use it with backbone_ratio='select'")

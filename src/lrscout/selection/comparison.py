@@ -27,6 +27,7 @@ from typing import Any
 
 from .._io import atomic_write_json
 from ..backends import Backend
+from ..checks import RULES, check_arguments
 from ..errors import ConfigError, DataError, require
 from ..optim import OPTIMIZERS, get_optimizer
 from ..results import FindResult
@@ -74,7 +75,8 @@ def _shared_find(task: Task, out: Path | None, find_kwargs: Mapping[str, Any], t
         same_args = all(cached.config.get(k) == v for k, v in wanted.items() if k in cached.config)
         if same_task and same_args:
             return cached
-        raise ConfigError(f"{path} holds a range test of other settings; use another --out directory or delete it")
+        raise ConfigError(f"{path} holds a range test of other settings; use another out_dir or delete it",
+                          argument="out_dir")
     with torch_threads(threads):
         result = run_range_test(task, plan, find_kwargs)
     if path is not None:
@@ -129,6 +131,8 @@ def compare(
         print(result.best.label, result.best.lr, result.best.score)
     """
     t0 = time.perf_counter()
+    check_arguments(epochs=epochs, budget=budget, workers=workers, threads=threads, out_dir=out_dir,
+                    **{k: v for k, v in (find_kwargs or {}).items() if k in RULES})
     opt_names, sched_names = _split(optimizers), _split(schedules)
     if not opt_names or not sched_names:
         raise ConfigError("compare needs at least one optimizer and one schedule")

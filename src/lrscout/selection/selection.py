@@ -34,6 +34,7 @@ from typing import Any
 
 from ..backends import Backend, get_backend
 from ..engine import find_task
+from ..checks import RULES, check_arguments
 from ..errors import ConfigError, LrscoutError
 from ..optim import get_optimizer
 from ..results import FindResult
@@ -248,10 +249,10 @@ def select(
     if get_optimizer(task.optimizer).lr_free:
         raise ConfigError(f"{task.optimizer} sets its own step size: there is no LR to select "
                           "(compare ranks it against tuned optimizers)")
-    if epochs < 1:
-        raise ConfigError(f"epochs must be >= 1, got {epochs}")
-    params = dict(schedule_params or {})
     find_kwargs = dict(find_kwargs or {})
+    check_arguments(epochs=epochs, budget=budget, workers=workers, threads=threads, out_dir=out_dir,
+                    **{k: v for k, v in find_kwargs.items() if k in RULES})
+    params = dict(schedule_params or {})
     spe = steps_per_epoch(task)
     protocol = schedule_for(1.0, schedule, epochs, spe, **params)  # validates kind and parameters now
     if threads is not None and threads < 1:

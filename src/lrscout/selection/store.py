@@ -61,11 +61,14 @@ class RunDir:
                 old = json.loads(state_path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
                 raise DataError(f"{state_path} is unreadable: {exc}") from exc
+            if not isinstance(old, dict) or not isinstance(old.get("settings"), dict):
+                raise DataError(f"{state_path} is not a selection's state file; delete it or use another out_dir",
+                                argument="out_dir")
             if old.get("settings") != settings:
                 before = old.get("settings", {})
                 diff = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
                 raise ConfigError(f"{self.path} holds a selection with other settings ({', '.join(diff)}); "
-                                  "use another --out directory or delete it")
+                                  "use another out_dir or delete it", argument="out_dir")
             return True
         atomic_write_json(state_path, {"version": STATE_VERSION, "settings": settings})
         return False
@@ -92,7 +95,8 @@ class RunDir:
         except (OSError, json.JSONDecodeError) as exc:
             raise DataError(f"{path} is unreadable: {exc}") from exc
         if _normal(result.spec.to_json()) != _normal(spec.to_json()) or _normal(result.task) != _normal(task):
-            raise ConfigError(f"{path} was written for another trial; use another --out directory or delete it")
+            raise ConfigError(f"{path} was written for another trial; use another out_dir or delete it",
+                              argument="out_dir")
         return result
 
     def save_trial(self, result: TrialResult) -> None:

@@ -75,14 +75,14 @@ def find_column(names: Sequence[str], candidates: Sequence[str]) -> str | None:
 
 
 def pick_column(names: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str,
-                path: str, option: str) -> str:
+                path: str, argument: str) -> str:
     """The column in ``names`` that holds ``what``: ``wanted`` if given, else the first of
     ``candidates``, else (for the loss) the only column with "loss" in its name that is not
     a validation / test metric. :class:`DataError` when there is none."""
     if wanted is not None:
         found = wanted if wanted in names else find_column(names, [_norm(wanted)])
         if found is None:
-            raise DataError(f"{path}: no {what} column {wanted!r}; columns are: {', '.join(names)}")
+            raise DataError(f"{path}: no {what} column {wanted!r}; columns are: {', '.join(names)}", argument=argument)
         return found
     found = find_column(names, candidates)
     if found is not None:
@@ -92,8 +92,8 @@ def pick_column(names: Sequence[str], wanted: str | None, candidates: Sequence[s
         if len(loose) == 1:
             return loose[0]
         if len(loose) > 1:
-            raise DataError(f"{path}: several loss columns ({', '.join(loose)}); choose one with {option}")
-    raise DataError(f"{path}: no {what} column found among: {', '.join(names) or '(none)'}; name it with {option}")
+            raise DataError(f"{path}: several loss columns ({', '.join(loose)}); choose one with {argument}", argument=argument)
+    raise DataError(f"{path}: no {what} column found among: {', '.join(names) or '(none)'}; name it with {argument}", argument=argument)
 
 
 def _number(value: Any, path: str, where: str) -> float:
@@ -123,8 +123,8 @@ def _from_columns(path: str, columns: dict[str, list[Any]], loss_col: str | None
                   first_row: int) -> LossLog:
     """Columns of equal length (CSV, JSON records or dict of lists) -> LossLog."""
     names = list(columns)
-    loss_name = pick_column(names, loss_col, LOSS_NAMES, "loss", path, "--loss-col")
-    step_name = (pick_column(names, step_col, STEP_NAMES, "step", path, "--step-col") if step_col is not None
+    loss_name = pick_column(names, loss_col, LOSS_NAMES, "loss", path, "loss_col")
+    step_name = (pick_column(names, step_col, STEP_NAMES, "step", path, "step_col") if step_col is not None
                  else find_column([n for n in names if n != loss_name], STEP_NAMES))
     steps: list[float] = []
     losses: list[float] = []
@@ -153,7 +153,10 @@ def read_csv(path: str, text: str, loss_col: str | None = None, step_col: str | 
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",\t; ")
     except csv.Error:
         dialect = csv.excel
-    rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
+    except csv.Error as exc:  # a field over csv's limit (131,072 characters), a stray NUL, ...
+        raise DataError(f"{path}: not a readable CSV ({exc})") from None
     if not rows:
         raise DataError(f"{path}: the log is empty")
     header = [c.strip() for c in rows[0]]
@@ -196,7 +199,7 @@ def _json_curve(path: str, data: Any, loss_col: str | None, step_col: str | None
         first_error: DataError | None = None
         if lists:  # a dict of lists: the columns as long as the loss column
             try:
-                name = pick_column(list(lists), loss_col, LOSS_NAMES, "loss", path, "--loss-col")
+                name = pick_column(list(lists), loss_col, LOSS_NAMES, "loss", path, "loss_col")
             except DataError as exc:
                 first_error = exc
             else:
@@ -212,7 +215,8 @@ def _json_curve(path: str, data: Any, loss_col: str | None, step_col: str | None
         if first_error is not None:
             raise first_error
         keys = ", ".join(map(str, data))
-        raise DataError(f"{path}: no list of losses found in the JSON (keys: {keys}); name it with --loss-col")
+        raise DataError(f"{path}: no list of losses found in the JSON (keys: {keys}); name it with loss_col",
+                        argument="loss_col")
     raise DataError(f"{path}: a JSON loss log must be a list or an object, got {type(data).__name__}")
 
 
@@ -252,7 +256,7 @@ def read_tensorboard(path: str, loss_col: str | None = None) -> LossLog:
     tags = list(acc.Tags().get("scalars", []))
     if not tags:
         raise DataError(f"{path}: the TensorBoard log has no scalar values")
-    tag = pick_column(tags, loss_col, LOSS_NAMES, "loss", path, "--loss-col")
+    tag = pick_column(tags, loss_col, LOSS_NAMES, "loss", path, "loss_col")
     events = sorted(acc.Scalars(tag), key=lambda e: (e.step, e.wall_time))
     return _finish(path, [float(e.step) for e in events], [float(e.value) for e in events], tag, "step")
 

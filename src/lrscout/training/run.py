@@ -40,6 +40,7 @@ import torch
 
 from .._io import atomic_write, atomic_write_json, atomic_write_text
 from ..engine import find_task
+from ..checks import check_arguments
 from ..errors import ConfigError, require
 from ..results import FindResult
 from ..schedules import ScheduleSpec, get_schedule, schedule_for
@@ -63,18 +64,19 @@ PLOT_OVERHEAD = 10.0  # train.png between epochs costs at most ~1/10 of the trai
 VAL_BATCH_SIZE = 256  # evaluation has no gradients: bigger batches are just faster
 
 
-def parse_lr(lr: float | str) -> float | None:
-    """``"find"`` -> None (run the range test); a number or numeric string -> float > 0."""
+def parse_lr(lr: float | str, name: str = "lr") -> float | None:
+    """``"find"`` -> None (run the range test); a number or numeric string -> float > 0
+    (``name``: the argument's name, for the error)."""
     if isinstance(lr, str):
         if lr.strip().lower() == "find":
             return None
         try:
             lr = float(lr)
         except ValueError:
-            raise ConfigError(f"--lr must be a positive number or 'find', got {lr!r}") from None
+            raise ConfigError(f"{name} must be a positive number or 'find', got {lr!r}", argument=name) from None
     value = float(lr)
     if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"learning rate must be a positive finite number, got {lr!r}")
+        raise ConfigError(f"{name} must be a positive finite number, got {lr!r}", argument=name)
     return value
 
 
@@ -169,8 +171,7 @@ def train(
     docstring, rewritten after every epoch.
     """
     base_lr = parse_lr(lr)
-    if epochs < 1:
-        raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    check_arguments(epochs=epochs, out_dir=out_dir)
     if tensorboard and out_dir is None:
         raise ConfigError("tensorboard logging needs an output directory (out_dir)")
     splits = task.splits()
