@@ -90,10 +90,10 @@ def check_writable_dir(path: str | os.PathLike[str], name: str = "out_dir") -> P
 def check_writable_file(path: str | os.PathLike[str], name: str) -> Path:
     """``path`` as a :class:`Path` if a file can be written there (not a folder; its folder writable)."""
     file = Path(path)
-    if file.is_dir():
-        raise ConfigError(f"{name} {file} is a folder; give a file name", argument=name)
     if len(os.fsencode(file.name)) > 255:
         raise ConfigError(f"{name} {str(file)[:60]}... has a name longer than 255 bytes", argument=name)
+    if file.is_dir():
+        raise ConfigError(f"{name} {file} is a folder; give a file name", argument=name)
     if file.exists() and not os.access(file, os.W_OK):
         raise ConfigError(f"{name} {file} is not writable", argument=name)
     check_writable_dir(file.absolute().parent, name)
@@ -110,6 +110,8 @@ RULES: dict[str, Callable[[str, Any], Any]] = {
     "threads": lambda n, v: _integer(n, v, 1, MAX_WORKERS),
     "limit": lambda n, v: _integer(n, v, 10),
     "budget": lambda n, v: _number(n, v, 0.0, open_low=True),
+    "start_lr": lambda n, v: _number(n, v, 0.0, open_low=True),
+    "end_lr": lambda n, v: _number(n, v, 0.0, open_low=True),
     "weight_decay": lambda n, v: _number(n, v, 0.0, open_low=False),
     "layer_decay": lambda n, v: _number(n, v, 0.0, open_low=True),
     "out_dir": lambda n, v: check_writable_dir(v, n),

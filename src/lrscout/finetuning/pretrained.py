@@ -206,7 +206,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise DataError(f"weights file {file} does not exist")
     try:
         obj: Any = torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:  # torch's weights-only unpickler met something other than tensors
+    except pickle.UnpicklingError as exc:
+        if "unsupported global" not in str(exc).lower():  # not a checkpoint at all (text, another format)
+            raise DataError(f"weights file {file} is not a PyTorch checkpoint, or it is truncated or corrupt") from exc
+        # torch's weights-only unpickler met something other than tensors
         raise DataError(f"weights file {file} holds objects other than tensors, which lrscout does not load "
                         "(unpickling them could run code); save a state dict instead") from exc
     except Exception as exc:  # torch raises zip / EOF / runtime errors alike for a damaged file

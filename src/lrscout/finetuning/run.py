@@ -124,7 +124,7 @@ def finetune(
     check_arguments(epochs=epochs, budget=budget, num_iter=num_iter, layer_decay=layer_decay, out_dir=out_dir)
     if not 0 <= freeze_epochs < epochs:
         raise ConfigError(f"freeze_epochs must be in [0, {epochs - 1}] for {epochs} epochs, got {freeze_epochs}",
-                          argument=("freeze_epochs", "epochs"))
+                          argument="freeze_epochs")
     given_lr = parse_lr(head_lr, "head_lr")
     given_ratio = _parse_ratio(backbone_ratio)
     if ratio_sweep and given_ratio is not None:

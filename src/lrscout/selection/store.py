@@ -20,7 +20,7 @@ from typing import Any
 from .._io import atomic_write_json
 from ..errors import ConfigError, DataError
 from ..results import FindResult
-from .trial import TrialResult, TrialSpec
+from .trial import TrialResult, TrialSpec, load_checkpoint
 
 STATE_VERSION = 1
 
@@ -69,6 +69,8 @@ class RunDir:
                 diff = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
                 raise ConfigError(f"{self.path} holds a selection with other settings ({', '.join(diff)}); "
                                   "use another out_dir or delete it", argument="out_dir")
+            for checkpoint in sorted(self.trials_dir.glob("*.pt")):  # a damaged one fails now, not mid-run
+                load_checkpoint(checkpoint)
             return True
         atomic_write_json(state_path, {"version": STATE_VERSION, "settings": settings})
         return False

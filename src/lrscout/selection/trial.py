@@ -235,6 +235,15 @@ def checkpoint_path(checkpoint_dir: str | Path, trial_id: str) -> Path:
     return Path(checkpoint_dir) / f"{trial_id}.pt"
 
 
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Any:
+    """A trial checkpoint; :class:`DataError` when the file is truncated or corrupt."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises zip / pickle / EOF / runtime errors alike
+        raise DataError(f"trial checkpoint {path} is truncated or corrupt ({type(exc).__name__}); delete it "
+                        "to retrain that trial, or use another out_dir", argument="out_dir") from exc
+
+
 def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = None) -> TrialResult:
     """Train one trial and measure it on the validation split (never the test split)."""
     t0 = time.perf_counter()
@@ -253,7 +262,7 @@ def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = N
     if spec.parent is not None:
         path = checkpoint_path(checkpoint_dir, spec.parent) if checkpoint_dir is not None else None
         if path is not None and path.exists():
-            state = torch.load(path, map_location=task.torch_device, weights_only=True)
+            state = load_checkpoint(path, task.torch_device)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
