@@ -36,9 +36,10 @@ MAX_WORKERS = 4096
 def _integer(name: str, value: Any, low: int, high: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{name} must be a whole number, got {value!r}", argument=name)
-    if value < low or (high is not None and value > high):
-        span = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ConfigError(f"{name} must be {span}, got {value}", argument=name)
+    if value < low:
+        raise ConfigError(f"{name} must be >= {low}, got {value}", argument=name)
+    if high is not None and value > high:
+        raise ConfigError(f"{name} must be <= {high}, got {value}", argument=name)
 
 
 def _number(name: str, value: Any, low: float, *, open_low: bool) -> None:

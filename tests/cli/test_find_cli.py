@@ -41,7 +41,7 @@ def test_find_json_flag_prints_json_only(run_cli, tmp_path: Path) -> None:  # ty
         (["--model", "vgg99"], "unknown model"),
         (["--optimizer", "adamax"], "unknown optimizer"),
         (["--start-lr", "1", "--end-lr", "0.1"], "start_lr must be < end_lr"),
-        (["--num-iter", "3"], "num_iter"),
+        (["--num-iter", "3"], "--num-iter must be >= 5, got 3"),
         (["--dataset", "mnist", "--data-dir", "/nonexistent/lrscout"], "does not exist"),
         (["--batch-size", "0"], "--batch-size must be >= 1"),
         (["--num-iter", "abc"], "Invalid value"),

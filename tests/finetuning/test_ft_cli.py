@@ -36,7 +36,7 @@ def test_finetune_cli_json_and_given_lrs(run_cli, digits_ckpt: Path, tmp_path: P
     "args, message",
     [
         (["--model", "simplecnn"], "--pretrained or --weights"),
-        (["--model", "simplecnn", "--pretrained"], "no published pretrained weights"),
+        (["--model", "simplecnn", "--pretrained"], "no published pretrained parameters; give --weights"),
         (["--model", "simplecnn", "--weights", "/no/such.pt"], "does not exist"),
         (["--model", "simplecnn", "--weights", "W", "--pretrained"], "not both"),
         (["--model", "simplecnn", "--weights", "W", "--backbone-ratio", "lots"], "--backbone-ratio"),

@@ -180,34 +180,6 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
 
 
 @contextmanager
-def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[..., None]]:
-    """A rich progress bar on stderr, yielding ``advance(n=1, info="")``.
-
-    The bar appears at the first ``advance`` call, so a command that fails while it is
-    still checking its inputs prints only its error line.
-    """
-    bar: Progress | None = None
-    tid: Any = None
-
-    def advance(n: int = 1, info: str = "") -> None:
-        nonlocal bar, tid
-        if not enabled:
-            return
-        if bar is None:
-            bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err)
-            bar.start()
-            tid = bar.add_task(description, total=total, info="")
-        bar.update(tid, advance=n, info=info)
-
-    try:
-        yield advance
-    finally:
-        if bar is not None:
-            bar.stop()
-
-
-@contextmanager
 def phase_bars(labels: dict[str, str], enabled: bool = True) -> Iterator[Callable[[str, int, int, str], None]]:
     """One rich bar per phase on stderr, yielding ``report(phase, done, total, info)``;
     ``labels`` names each phase's bar. Like :func:`progress_bar`, nothing shows before
@@ -232,6 +204,24 @@ def phase_bars(labels: dict[str, str], enabled: bool = True) -> Iterator[Callabl
     finally:
         if bar is not None:
             bar.stop()
+
+
+@contextmanager
+def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[..., None]]:
+    """A rich progress bar on stderr, yielding ``advance(n=1, info="")``.
+
+    The bar appears at the first ``advance`` call, so a command that fails while it is
+    still checking its inputs prints only its error line.
+    """
+    done = 0
+    with phase_bars({"": description}, enabled) as report:
+
+        def advance(n: int = 1, info: str = "") -> None:
+            nonlocal done
+            done += n
+            report("", done, total, info)
+
+        yield advance
 
 
 def print_json(obj: Any) -> None:

@@ -208,12 +208,12 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         obj: Any = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "unsupported global" not in str(exc).lower():  # not a checkpoint at all (text, another format)
-            raise DataError(f"weights file {file} is not a PyTorch checkpoint, or it is truncated or corrupt") from exc
+            raise DataError(f"cannot read weights file {file}: not a PyTorch checkpoint, or truncated or corrupt") from exc
         # torch's weights-only unpickler met something other than tensors
-        raise DataError(f"weights file {file} holds objects other than tensors, which lrscout does not load "
-                        "(unpickling them could run code); save a state dict instead") from exc
+        raise DataError(f"cannot read weights file {file}: it holds objects other than tensors, which lrscout "
+                        "does not load (unpickling them could run code); save a state dict instead") from exc
     except Exception as exc:  # torch raises zip / EOF / runtime errors alike for a damaged file
-        raise DataError(f"weights file {file} is not a PyTorch checkpoint, or it is truncated or corrupt "
+        raise DataError(f"cannot read weights file {file}: not a PyTorch checkpoint, or truncated or corrupt "
                         f"({type(exc).__name__})") from exc
     if isinstance(obj, dict):
         for key in ("model", "state_dict"):
@@ -331,15 +331,15 @@ def load_pretrained(
     wrapped in :class:`Adapted` when its input differs from the data's.
     """
     if pretrained == (weights is not None):
-        raise ConfigError("fine-tuning needs exactly one of pretrained (published weights) or weights (a local "
-                          "checkpoint)", argument=("pretrained", "weights"))
+        raise ConfigError("fine-tuning needs exactly one of pretrained (published parameters) or weights (a "
+                          "local checkpoint)", argument=("pretrained", "weights"))
     if weights is not None:
         net, spec = _from_file(name, info, weights)
     elif name.startswith("timm:"):
         net, spec = _from_timm(name.split(":", 1)[1], info)
     elif name == "simplecnn":
-        raise ConfigError("simplecnn has no published pretrained weights; give weights, a checkpoint of your own",
-                          argument="weights")
+        raise ConfigError("simplecnn has no published pretrained parameters; give weights (a checkpoint of your "
+                          "own)", argument="weights")
     else:
         net, spec = _from_torchvision(name, info)
     if InputAdapter.needed(info, spec):
