@@ -53,7 +53,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("select-threads-0", ["select", "--threads", "0"], "--threads must be >= 1"),
     ("select-num-iter-huge", ["select", "--num-iter", "100000000000"], "--num-iter must be <= 1000000"),
     ("select-out-file", ["select", "--out", "{file}"], "is a file, not a folder"),
-    ("select-state-list", ["select", "--out", "{state_list}"], "is not a selection's state file"),
+    ("select-state-list", ["select", "--budget", "100", "--out", "{state_list}"], "is not a selection's state file"),
+    ("select-budget-small", ["select", "--budget", "0.5"], "--budget 0.5 runs is too small"),
     ("select-param", ["select", "--param", "novalue"], "is not KEY=VALUE"),
     # compare
     ("compare-epochs-0", ["compare", "--epochs", "0"], "--epochs must be >= 1, got 0"),

@@ -79,7 +79,7 @@ def _head_count(n_ratios: int, epochs: int, budget: float | None, overhead: floa
             return count
     need = overhead + plan_grid(n_ratios, epochs).cost_runs
     raise ConfigError(f"budget {budget:g} runs is too small: the range test(s) and {n_ratios} candidate(s) need "
-                      f"{need:.2f}")
+                      f"{need:.2f}", argument="budget")
 
 
 def head_lr_candidates(result: FindResult, count: int) -> tuple[float, ...]:

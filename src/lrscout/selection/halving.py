@@ -204,7 +204,7 @@ def plan_range_test(total_steps: int, batch_size: int, budget: float, *, share: 
     if total_steps < 1 or batch_size < 1:
         raise ConfigError(f"need at least one step of at least one image, got {total_steps} steps of {batch_size}")
     if not (math.isfinite(budget) and budget > 0):
-        raise ConfigError(f"budget must be a positive number of training runs, got {budget!r}")
+        raise ConfigError(f"budget must be a positive number of training runs, got {budget!r}", argument="budget")
     if not (0 < share < 1 and 1 <= min_steps <= max_steps and min_batch >= 1):
         raise ConfigError(f"bad range-test sizing: share {share!r}, steps {min_steps}..{max_steps}, "
                           f"min batch {min_batch}")
@@ -256,7 +256,7 @@ def check_budget(total_steps: int, budget: float, overhead: float, *, continued:
         suggest = round(suggest + 0.1, 1)
     raise ConfigError(f"budget {budget:g} runs is too small: the range test ({overhead:.2f} runs), "
                       f"{min_candidates} short trials and one full-length finalist need {need:.2f}; "
-                      f"use budget >= {suggest:g}")
+                      f"use budget >= {suggest:g}", argument="budget")
 
 
 def plan_halving(
@@ -293,7 +293,7 @@ def plan_halving(
     if length < 1:
         raise ConfigError(f"a protocol needs at least one {unit[:-1]}, got {length}")
     if not (math.isfinite(budget) and budget > 0):
-        raise ConfigError(f"budget must be a positive number of training runs, got {budget!r}")
+        raise ConfigError(f"budget must be a positive number of training runs, got {budget!r}", argument="budget")
     if max_candidates < 1 or min_candidates < 1:
         raise ConfigError(f"need at least one candidate, got max {max_candidates}, min {min_candidates}")
     if fraction is None:
@@ -310,7 +310,7 @@ def plan_halving(
         if n < need_min:
             raise ConfigError(f"budget {budget:g} runs is too small: {need_min} one-{unit[:-1]} trials and the range "
                               f"test need {overhead + need_min:.2f}; use budget >= "
-                              f"{math.ceil((overhead + need_min) * 10 - eps) / 10:g}")
+                              f"{math.ceil((overhead + need_min) * 10 - eps) / 10:g}", argument="budget")
         return Plan((Rung(1, n),), 1, continued, unit)
     l0 = short_length(length, fraction, quantum)
     s = l0 / length
@@ -318,7 +318,8 @@ def plan_halving(
     if need_min * s + f > avail + eps:
         need = overhead + need_min * s + f
         raise ConfigError(f"budget {budget:g} runs is too small: the range test, {need_min} short trials and one "
-                          f"full-length finalist need {need:.2f}; use budget >= {math.ceil(need * 10 - eps) / 10:g}")
+                          f"full-length finalist need {need:.2f}; use budget >= {math.ceil(need * 10 - eps) / 10:g}",
+                          argument="budget")
     k = 1
     while (k + 1) <= math.ceil(max_candidates / eta - eps) and \
             math.ceil(eta * (k + 1) - eps) * s + (k + 1) * f <= avail + eps:
