@@ -56,3 +56,16 @@ def test_compare_cli(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untype
     assert "best:" in out and (tmp_path / "compare.json").exists() and (tmp_path / "report.html").exists()
     code, _, err = run_cli("compare", "--optimizers", "sgd,nope", "--out", str(tmp_path / "y"))
     assert code == 2 and "unknown optimizer" in err
+
+
+def test_select_cli_sizes_the_range_test_to_a_short_protocol(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """No --num-iter: a one-epoch protocol of 10 steps gets a sweep it can afford, and a
+    budget that cannot buy one verified trial is one line and exit 2, before any work."""
+    code, out, err = run_cli("select", "--batch-size", "128", "--epochs", "1", "--budget", "1",
+                             "--out", str(tmp_path / "small"))
+    assert code == 2 and "use budget >= 1.9" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "small").exists()
+    code, out, err = run_cli("select", "--batch-size", "128", "--epochs", "1", "--json", "--out", str(tmp_path / "ok"))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["config"]["range_test"] == {"steps": 20, "batch_size": 32} and data["cost_runs"] <= 2.5

@@ -101,11 +101,14 @@ class SelectionOptions(OptionGroup):
     epochs: EpochsOpt = 10
     budget: Annotated[float, typer.Option("--budget", help="most the selection may cost, in full training runs "
                                                            "(range test included)")] = DEFAULT_BUDGET
-    num_iter: NumIterOpt = 100
+    num_iter: Annotated[int | None, typer.Option("--num-iter", help="range test: optimizer steps in the sweep "
+                                                    "(>= 5; default: sized to the budget, at most 100)")] = None
 
     def kwargs(self) -> dict[str, Any]:
-        """The library's keyword arguments for these options."""
-        return {"epochs": self.epochs, "budget": self.budget, "find_kwargs": {"num_iter": self.num_iter}}
+        """The library's keyword arguments for these options (no ``num_iter``: the range
+        test is sized to the budget)."""
+        find_kwargs = {} if self.num_iter is None else {"num_iter": self.num_iter}
+        return {"epochs": self.epochs, "budget": self.budget, "find_kwargs": find_kwargs}
 
 
 def command(func: Callable[..., None]) -> Callable[..., None]:
