@@ -116,7 +116,8 @@ class Protocol:
             sched = f"step decay (x0.1 every {max(1, self.epochs // 3)} epochs)"
         data = self.dataset + (f" ({self.limit} train+val images)" if self.limit else "")
         aug = ", augmented" if self.augment else ""
-        return f"{data}{aug}, {self.model}, {self.optimizer}, {sched}, {self.epochs} epochs, batch {self.batch_size}"
+        epochs = f"{self.epochs} epoch" + ("s" if self.epochs != 1 else "")
+        return f"{data}{aug}, {self.model}, {self.optimizer}, {sched}, {epochs}, batch {self.batch_size}"
 
 
 #: The held-out protocols: (name, dataset, optimizer, schedule, epochs, batch, limit, model, augment).

@@ -51,13 +51,15 @@ def readme_section(q: dict | None, s: dict | None, f: dict | None = None) -> str
         parts += ["### Learning-rate quality (regret against a grid-search oracle)", "",
                   common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min "
                   f"({payload.get('computed', '?')} of {payload.get('total', '?')} items computed, the rest cached).", "",
-                  f"{len(payload['tasks'])} tasks (digits and a 10k-image MNIST subset; SimpleCNN; SGD, SGD+momentum "
-                  "with cosine, Adam, RMSprop), "
+                  f"{len(payload['tasks'])} tasks: development (digits and a 10k-image MNIST subset; SimpleCNN; SGD, "
+                  "SGD+momentum with cosine, Adam, RMSprop; lrscout's rules were tuned on them) and held-out (short "
+                  "1-2 epoch runs, batches 16-256, step decay, a 60-epoch cosine, USPS, ResNet-18 on a CIFAR-10 subset; "
+                  "never tuned on), side by side; "
                   f"oracle = best of {n_grid} log-spaced LRs by mean validation accuracy. Regret in test "
                   "accuracy points (lower is better); cost = seconds / training-run equivalents per selection. "
                   "Per-task tables and notes on where lrscout loses: "
                   "[benchmarks/results/quality.md](benchmarks/results/quality.md).", "",
-                  quality.summary_table(payload), ""]
+                  quality.split_table(payload) if payload.get("splits") else quality.summary_table(payload), ""]
         notes = quality.losses_note(payload)
         if notes:
             parts += ["Where lrscout loses:", ""] + notes + [""]
