@@ -12,20 +12,22 @@ Layout of ``out_dir`` (every part resumable)::
     <optimizer>-<schedule>/        one selection each (select.json, report.html, trials/)
     <optimizer>-lrfree/            an LR-free entry's single run
     compare.json, report.html
+    .lrscout.lock                  held while a comparison works here (one at a time)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from .._io import atomic_write_json
+from .._io import DirLock, atomic_write_json
 from ..backends import Backend
 from ..checks import RULES, check_arguments
 from ..errors import ConfigError, DataError, require
@@ -101,6 +103,28 @@ def _lr_free_entry(task: Task, epochs: int, out: Path | None, backend: Backend,
                         collapsed=result.collapsed, trial=result)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _claims_out_dir(func: _F) -> _F:
+    """Hold :class:`~lrscout._io.DirLock` on ``out_dir`` (when given) for the whole call, so
+    two comparisons never share a folder; a folder the call made and left empty goes."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        out_dir = kwargs.get("out_dir")
+        if out_dir is None:
+            return func(*args, **kwargs)
+        claim = DirLock(out_dir, "comparison").acquire()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            claim.release(remove_if_empty=True)
+
+    return cast(_F, wrapper)
+
+
+@_claims_out_dir
 def compare(
     task: Task,
     *,

@@ -1,6 +1,9 @@
 """A selection's directory: what makes a killed ``select`` / ``compare`` resumable.
 
+    DIR/.lrscout.lock       held while a run works in DIR: a second process is refused at once
     DIR/select-state.json   the selection's settings; a rerun with other settings is refused
+                            once a trial has finished (before that there is nothing to
+                            resume, and the new settings replace the old)
     DIR/find.json           the range test (reused on resume)
     DIR/trials/<id>.json    one file per finished trial, written atomically
     DIR/trials/<id>.pt      checkpoints a promoted trial continues from (removed at the end)
@@ -8,6 +11,10 @@
 Every file is written with :mod:`lrscout._io` (temp file + rename), so a kill leaves
 either the complete file or none; a rerun loads the finished trials and runs the rest.
 Without a directory (``out_dir=None``) the same layout lives in a temporary directory.
+A run rejected before any trial finished (an LrscoutError: a bad argument found late, a
+range test too short to use) removes the files it created; and until a trial has finished
+a rerun with other settings simply replaces the old ones, so nothing stale blocks a
+corrected command.
 """
 
 from __future__ import annotations
@@ -17,8 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_json
-from ..errors import ConfigError, DataError
+from .._io import DirLock, atomic_write_json
+from ..errors import ConfigError, DataError, LrscoutError
 from ..results import FindResult
 from .trial import TrialResult, TrialSpec, load_checkpoint
 
@@ -31,22 +38,50 @@ def _normal(obj: Any) -> Any:
 
 
 class RunDir:
-    """The files of one selection in ``path`` (a temporary directory when ``None``)."""
+    """The files of one selection in ``path`` (a temporary directory when ``None``).
+
+    Use it as a context manager: entering claims the directory under a lock
+    (:class:`~lrscout._io.DirLock`); leaving with an :class:`LrscoutError` before any trial
+    result was saved removes what this run created (its state, its range test, the directory itself
+    if it made it), so nothing stale blocks the corrected command.
+    """
 
     def __init__(self, path: str | Path | None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="lrscout-select-") if path is None else None
         self.path = Path(self._tmp.name if self._tmp is not None else path)  # type: ignore[arg-type]
         self.persistent = self._tmp is None
+        self._lock: DirLock | None = None
+        self._created: list[Path] = []  # files this run wrote that a failed start takes back
 
-    def close(self) -> None:
-        if self._tmp is not None:
-            self._tmp.cleanup()
-
-    def __enter__(self) -> RunDir:
+    def open(self) -> RunDir:
+        if self.persistent and self._lock is None:
+            self._lock = DirLock(self.path, "selection").acquire()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def close(self, failed: bool = False) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+        if self._lock is None:
+            return
+        clean = failed and not self._has_trials()
+        if clean:
+            for p in self._created:
+                p.unlink(missing_ok=True)
+            if self.trials_dir.is_dir() and not any(self.trials_dir.iterdir()):
+                self.trials_dir.rmdir()
+        self._lock.release(remove_if_empty=clean)
+        self._lock = None
+
+    def __enter__(self) -> RunDir:
+        return self.open()
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        # a rejection (LrscoutError) takes back what it wrote; an interruption or a crash
+        # keeps its range test for the rerun (which replaces it if its settings differ)
+        self.close(failed=isinstance(exc, LrscoutError))
+
+    def _has_trials(self) -> bool:
+        return self.trials_dir.is_dir() and any(self.trials_dir.glob("*.json"))
 
     @property
     def trials_dir(self) -> Path:
@@ -56,7 +91,7 @@ class RunDir:
         """Record ``settings`` or check them against a previous run; True when resuming."""
         state_path = self.path / "select-state.json"
         settings = _normal(settings)
-        if state_path.exists():
+        if state_path.exists() and self._has_trials():
             try:
                 old = json.loads(state_path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
@@ -72,8 +107,21 @@ class RunDir:
             for checkpoint in sorted(self.trials_dir.glob("*.pt")):  # a damaged one fails now, not mid-run
                 load_checkpoint(checkpoint)
             return True
+        # nothing finished here yet: whatever an earlier start left is not worth resuming
+        resumable = state_path.exists() and self._same_settings(state_path, settings)
+        if not resumable:
+            (self.path / "find.json").unlink(missing_ok=True)
+            self._created += [state_path, self.path / "find.json"]
         atomic_write_json(state_path, {"version": STATE_VERSION, "settings": settings})
-        return False
+        return resumable
+
+    @staticmethod
+    def _same_settings(state_path: Path, settings: dict[str, Any]) -> bool:
+        try:
+            old = json.loads(state_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return False
+        return isinstance(old, dict) and old.get("settings") == settings
 
     def load_find(self) -> FindResult | None:
         path = self.path / "find.json"
