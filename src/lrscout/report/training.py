@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..curve.smoothing import rolling_median
 from .plots import new_axes
 
 if TYPE_CHECKING:
@@ -21,13 +21,7 @@ _EVENT_COLOURS = {"nan": "C3", "spike": "C1", "growth": "C4"}
 def _rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     """Trailing median over the finite values (what the eye reads through the noise)."""
     v = np.where(np.isfinite(values), values, np.nan)
-    if v.size == 0:
-        return v
-    padded = np.concatenate([np.full(window - 1, np.nan), v])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, window)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window gives NaN
-        return np.asarray(np.nanmedian(windows, axis=1), dtype=np.float64)
+    return rolling_median(v, window, trailing=True)
 
 
 def _loss_limits(loss: np.ndarray) -> tuple[float, float] | None:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..curve.smoothing import rolling_median as rolling_median  # the smoother of the measures
 from ..errors import CurveError, check_version
 
 if TYPE_CHECKING:
@@ -130,15 +131,6 @@ def _json_value(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None
     return v
-
-
-def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
-    """Centred rolling median (the window shrinks at the ends), ``window`` odd or even."""
-    v = np.asarray(values, dtype=np.float64)
-    half = window // 2
-    padded = np.concatenate([np.full(half, np.nan), v, np.full(window - 1 - half, np.nan)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, window)
-    return np.asarray(np.nanmedian(windows, axis=1), dtype=np.float64)
 
 
 def curve_measures(losses: np.ndarray) -> dict[str, float]:
