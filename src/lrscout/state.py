@@ -2,8 +2,10 @@
 
 A range test or a guard rollback must leave the user's objects exactly as they were:
 parameters and buffers (BatchNorm running stats), ``.grad`` tensors, train/eval flags,
-optimizer state and per-group hyperparameters, an AMP ``GradScaler``, and the torch /
-CUDA / numpy / python RNG streams. Everything goes through ``state_dict`` /
+optimizer state and per-group hyperparameters, an AMP ``GradScaler``, the torch /
+CUDA / numpy / python RNG streams, and the ``torch.Generator`` objects a DataLoader
+shuffles or augments with (see :func:`data_generators`), so the next epoch sees the
+batches it would have seen. Everything goes through ``state_dict`` /
 ``load_state_dict``; tensors are cloned to CPU memory (never to disk), so a snapshot
 costs one copy of the state and nothing more.
 
@@ -62,6 +64,40 @@ class RngState:
         random.setstate(self.python)
 
 
+def data_generators(*sources: Any) -> list[torch.Generator]:
+    """The ``torch.Generator`` objects that decide what ``sources`` (DataLoaders, samplers or
+    any iterables) yield next: the loader's own ``generator``, its sampler's and batch
+    sampler's (and the sampler inside a ``BatchSampler``), and a ``generator`` attribute of
+    its ``collate_fn`` (lrscout's augmentation). Each generator is listed once; objects
+    without any give an empty list. A loader without a generator of its own draws its
+    shuffle seed from the global torch RNG, which :class:`RngState` covers."""
+    found: dict[int, torch.Generator] = {}
+    seen: set[int] = set()
+
+    def attr(obj: Any, name: str) -> Any:
+        try:
+            return getattr(obj, name, None)
+        except Exception:  # a property that refuses to be read: nothing to restore there
+            return None
+
+    def visit(obj: Any, depth: int) -> None:
+        if obj is None or id(obj) in seen or depth > 3:
+            return
+        seen.add(id(obj))
+        gen = attr(obj, "generator")
+        if isinstance(gen, torch.Generator):
+            found.setdefault(id(gen), gen)
+        for name in ("sampler", "batch_sampler", "collate_fn"):
+            visit(attr(obj, name), depth + 1)
+
+    for source in sources:
+        if isinstance(source, torch.Generator):
+            found.setdefault(id(source), source)
+        else:
+            visit(source, 0)
+    return list(found.values())
+
+
 @dataclass
 class Snapshot:
     """A restorable copy of a model, its optimizer, an optional GradScaler and the RNGs."""
@@ -75,9 +111,13 @@ class Snapshot:
     grads: list[torch.Tensor | None] = field(default_factory=list)
     training: list[bool] = field(default_factory=list)
     rng: RngState | None = None
+    generators: list[tuple[torch.Generator, torch.Tensor]] = field(default_factory=list)
 
     @classmethod
-    def take(cls, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, scaler: Any = None) -> Snapshot:
+    def take(cls, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, scaler: Any = None, *,
+             data: tuple[Any, ...] = ()) -> Snapshot:
+        """Copy the state; ``data`` are loaders (or generators) whose shuffle and
+        augmentation generators are restored too (:func:`data_generators`)."""
         return cls(
             model=model,
             optimizer=optimizer,
@@ -88,6 +128,7 @@ class Snapshot:
             grads=[None if p.grad is None else p.grad.detach().to("cpu", copy=True) for p in model.parameters()],
             training=[m.training for m in model.modules()],
             rng=RngState.capture(),
+            generators=[(g, g.get_state()) for g in data_generators(*data)],
         )
 
     def restore(self, *, rng: bool = True) -> None:
@@ -105,3 +146,6 @@ class Snapshot:
             self.scaler.load_state_dict(self.scaler_state)
         if rng and self.rng is not None:
             self.rng.restore()
+        if rng:
+            for gen, state in self.generators:
+                gen.set_state(state)

@@ -4,6 +4,7 @@ Numbers in, numbers out (numpy only: no torch, no I/O).
 
     lr_ramp(start_lr, end_lr, num_iter, mode="exp")   LRs of the sweep
     diverged(loss, smoothed, best_smoothed, factor)   stop rule during the sweep
+    MIN_STOP_POINTS                                   points before the rise test applies
     ema(losses, beta)  smooth(losses, window)         causal / lag-free smoothing
     SUGGESTIONS, get_suggestion(name)                 steep, minimum, valley, slide
     recommend(lrs, losses) -> Recommendation          lrscout's LR and interval
@@ -15,7 +16,7 @@ from lrscout.curve.clean import MIN_POINTS, clean_curve
 from lrscout.curve.interval import Recommendation, recommend
 from lrscout.curve.ramps import RAMPS, lr_ramp
 from lrscout.curve.smoothing import clip_blowup, default_window, ema, smooth
-from lrscout.curve.stop import diverged
+from lrscout.curve.stop import MIN_STOP_POINTS, diverged
 from lrscout.curve.suggest import (
     SUGGESTIONS,
     Suggestion,
@@ -28,6 +29,7 @@ from lrscout.curve.suggest import (
 
 __all__ = [
     "MIN_POINTS",
+    "MIN_STOP_POINTS",
     "RAMPS",
     "SUGGESTIONS",
     "Analysis",

@@ -6,6 +6,14 @@ import math
 
 from lrscout.errors import ConfigError
 
+MIN_STOP_POINTS = 10
+"""Points a range test records before its rise test may stop it (NaN/inf stops at once).
+
+The running average of the first few points is the luck of a few batches: a model that
+has just taken a step on the loader's first batch scores low on it and normally on the
+next, and "4x the best" would fire at point 2. From the tenth point the average spans
+enough batches to be a level, and the best is counted from there as well."""
+
 
 def diverged(loss: float, smoothed: float, best_smoothed: float, factor: float) -> bool:
     """True when the sweep should stop: the loss is NaN/inf or it has blown up.

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..curve import analyse, diverged, lr_ramp
 from ..checks import RULES, check_arguments
+from ..curve import MIN_STOP_POINTS, analyse, diverged, lr_ramp
 from ..errors import ConfigError, CurveError
 from ..optim import set_mode
 from ..results import FindResult
@@ -109,8 +109,10 @@ def find(
 
     LR at step i (exp mode): ``start_lr * (end_lr / start_lr) ** (i / (num_iter - 1))``
     for the base group, every other group scaled by its original ratio to it. The test
-    stops early when the loss is NaN/inf or its running average exceeds
-    ``diverge_factor`` x its best. ``val_data`` switches to validation-loss mode: every
+    stops early when the loss is NaN/inf (at once) or, from the ``MIN_STOP_POINTS``-th
+    recorded point on, when its running average exceeds ``diverge_factor`` x its best
+    (the best counted from that point too). The model, optimizer, scaler, RNG streams
+    and the loaders' own shuffle / augmentation generators are restored at the end. ``val_data`` switches to validation-loss mode: every
     ``val_every`` steps the loss over those fixed batches is recorded instead of the
     training batch loss. ``amp`` is ``"fp16"`` (CUDA, with a GradScaler) or ``"bf16"``.
     Under ``torch.distributed`` (a DDP-wrapped model, one process per rank) the recorded
@@ -139,7 +141,13 @@ def find(
     device = _model_device(model)
     if amp == "fp16" and scaler is None and device.type == "cuda":
         scaler = torch.amp.GradScaler("cuda")
-    val_batches = list(val_data) if val_data is not None else None
+    # before anything reads a batch: the loaders' shuffle / augmentation generators too
+    snapshot = Snapshot.take(model, optimizer, scaler, data=(train_data, val_data))
+    try:
+        val_batches = list(val_data) if val_data is not None else None
+    except BaseException:
+        snapshot.restore()
+        raise
 
     config = {
         "start_lr": start_lr, "end_lr": end_lr, "num_iter": num_iter, "mode": mode,
@@ -152,7 +160,6 @@ def find(
     stop_reason: str | None = None
     avg, best, beta = 0.0, math.inf, 0.98
     t0 = time.perf_counter()
-    snapshot = Snapshot.take(model, optimizer, scaler)
     try:
         model.train()
         set_mode(optimizer, True)
@@ -185,11 +192,13 @@ def find(
                 break
             avg = beta * avg + (1 - beta) * value
             smoothed = avg / (1 - beta ** (len(hist_loss) + 1))
-            best = min(best, smoothed)
             hist_lr.append(float(lr))
             hist_loss.append(value)
             if progress is not None:
                 progress(i, float(lr), value)
+            if len(hist_loss) < MIN_STOP_POINTS:
+                continue  # a running average of a few batches is one batch's luck, not a trend
+            best = min(best, smoothed)
             if diverged(value, smoothed, best, diverge_factor):
                 stop_reason = f"loss diverged (running average > {diverge_factor}x its best) at lr={lr:.3g}"
                 break
