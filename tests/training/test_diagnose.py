@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -82,3 +83,42 @@ def test_diagnosis_json_round_trip_and_plot(tmp_path) -> None:  # type: ignore[n
         Diagnosis.from_json({**data, "version": 99})
     ax = d.plot()
     assert ax.get_title().startswith("plateaued")
+
+
+def _exact_rolling_median(values: np.ndarray, window: int) -> np.ndarray:
+    half = window // 2
+    padded = np.concatenate([np.full(half, np.nan), values, np.full(window - 1 - half, np.nan)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
+        return np.nanmedian(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 8, 57, 199])
+def test_rolling_median_is_exact_for_windows_under_200(window: int) -> None:
+    x = noisy(2.3 * np.exp(-np.arange(1000) / 200) + 0.1, 0.2)
+    np.testing.assert_array_equal(rolling_median(x, window), _exact_rolling_median(x, window))
+    x[::7] = np.nan  # NaNs are ignored, as nanmedian does
+    np.testing.assert_array_equal(rolling_median(x, window), _exact_rolling_median(x, window))
+
+
+def test_rolling_median_of_a_long_curve_follows_the_exact_one() -> None:
+    n = 12_000  # window 600: evaluated every 6 points and interpolated
+    x = noisy(2.3 * np.exp(-np.arange(n) / 2400) + 0.1, 0.1)
+    fast, exact = rolling_median(x, n // 20), _exact_rolling_median(x, n // 20)
+    assert np.max(np.abs(fast - exact)) < 0.002 * np.max(exact)
+    assert curve_measures(x)["best"] == pytest.approx(float(np.min(exact)), rel=5e-3)
+
+
+@pytest.mark.parametrize("shape", ["plateaued", "unstable"])
+def test_a_million_point_curve_gets_its_verdict(shape: str) -> None:
+    """What a long TensorBoard / W&B export looks like; the old O(n * n/20) median took minutes
+    here (timings: benchmarks/diagnose_speed.py)."""
+    n = 1_000_000
+    t = np.arange(n) / n  # run time, 0..1
+    curve = {
+        "plateaued": 2.0 * np.exp(-t * 20) + 0.3,
+        "unstable": np.interp(t, [0, 0.33, 0.5, 1], [2.3, 0.4, 1.4, 0.5]),
+    }[shape]
+    d = diagnose(np.arange(n), noisy(curve, 0.05))
+    assert d.verdict == shape, d.evidence
+    assert d.evidence["points"] == n and len(d.losses) == n
