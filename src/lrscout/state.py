@@ -56,6 +56,24 @@ class RngState:
         cuda = tuple(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() and torch.cuda.is_initialized() else ()
         return cls(torch.get_rng_state(), cuda, np.random.get_state(), random.getstate())
 
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors, numbers and lists only, so a checkpoint holding it loads with
+        ``torch.load(..., weights_only=True)``."""
+        kind, keys, pos, has_gauss, cached = self.numpy
+        version, mt, gauss = self.python
+        return {"torch_cpu": self.torch_cpu.clone(), "torch_cuda": [t.clone() for t in self.torch_cuda],
+                "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64).copy()),
+                          "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+                "python": {"version": int(version), "state": [int(v) for v in mt], "gauss": gauss}}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> RngState:
+        n = state["numpy"]
+        numpy_state = (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+        p = state["python"]
+        return cls(state["torch_cpu"], tuple(state["torch_cuda"]), numpy_state,
+                   (p["version"], tuple(p["state"]), p["gauss"]))
+
     def restore(self) -> None:
         torch.set_rng_state(self.torch_cpu)
         if self.torch_cuda:
@@ -130,6 +148,19 @@ class Snapshot:
             rng=RngState.capture(),
             generators=[(g, g.get_state()) for g in data_generators(*data)],
         )
+
+    def state_dict(self) -> dict[str, Any]:
+        """The copied state without the RNG streams and generators (what a guard needs to
+        carry across a checkpoint); :meth:`from_state_dict` rebuilds the snapshot."""
+        return {"model": self.model_state, "optimizer": self.optimizer_state, "scaler": self.scaler_state,
+                "grads": list(self.grads), "training": list(self.training)}
+
+    @classmethod
+    def from_state_dict(cls, model: nn.Module, optimizer: torch.optim.Optimizer | None, scaler: Any,
+                        state: dict[str, Any]) -> Snapshot:
+        return cls(model=model, optimizer=optimizer, scaler=scaler, model_state=state["model"],
+                   optimizer_state=state["optimizer"], scaler_state=state["scaler"], grads=list(state["grads"]),
+                   training=list(state["training"]))
 
     def restore(self, *, rng: bool = True) -> None:
         """Put everything back bit for bit; ``rng=False`` keeps the random streams moving."""

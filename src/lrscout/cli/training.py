@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..errors import DivergenceError
+from ..errors import ConfigError, DivergenceError
 from ..training import TrainResult, train
-from ..training.run import TrainProgress
+from ..training.run import TrainProgress, resume_train
 from .common import DataOptions, JsonOpt, OptimizerOpt, ParamOpt, command, err, out, parse_params, print_json
 
 
@@ -83,14 +83,27 @@ def train_cmd(
                                               "TensorBoard")] = False,
     out_dir: Annotated[Path, typer.Option("--out", help="run directory (metrics, checkpoints, plot)")] = Path(
         "runs/train"),
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="continue the interrupted run in this "
+                                                   "directory from its last.pt, with the settings it was "
+                                                   "started with (other options are not used)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace the run already in --out (its files are "
+                                        "removed first)")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train from scratch; write metrics.csv, epochs.csv, train.json, train.png, last.pt, best.pt."""
-    task = data.task(optimizer)
-    params = parse_params(schedule_params)
-    with train_progress(enabled=not as_json) as progress:
-        result = train(task, lr, schedule, epochs, out_dir=out_dir, guard=not no_guard, guard_factor=guard_factor,
-                       max_recoveries=max_recoveries, tensorboard=tensorboard, progress=progress, **params)
+    if resume is not None:
+        if force:
+            raise ConfigError("--resume and --force exclude each other")
+        with train_progress(enabled=not as_json) as progress:
+            result = resume_train(resume, progress=progress)
+        out_dir = resume
+    else:
+        task = data.task(optimizer)
+        params = parse_params(schedule_params)
+        with train_progress(enabled=not as_json) as progress:
+            result = train(task, lr, schedule, epochs, out_dir=out_dir, guard=not no_guard,
+                           guard_factor=guard_factor, max_recoveries=max_recoveries, tensorboard=tensorboard,
+                           progress=progress, force=force, **params)
     if as_json:
         print_json(result.to_json())
     else:

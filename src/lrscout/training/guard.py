@@ -226,6 +226,36 @@ class Guard:
             self._pending = (Snapshot.take(self.model, self.optimizer, self.scaler), len(self._good), self.steps)
             self._since_snapshot = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the guard has learnt (history, snapshots, events), so a resumed run
+        judges its next steps exactly as the uninterrupted one would."""
+        def snap(entry: tuple[Snapshot, int, int] | None) -> dict[str, Any] | None:
+            if entry is None:
+                return None
+            snapshot, n_good, step = entry
+            return {"snapshot": snapshot.state_dict(), "n_good": n_good, "step": step}
+
+        return {"events": [dict(e) for e in self.events], "steps": self.steps, "good": list(self._good),
+                "best": list(self._best), "since_snapshot": self._since_snapshot,
+                "confirmed": snap(self._confirmed), "pending": snap(self._pending)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        def snap(entry: dict[str, Any] | None) -> tuple[Snapshot, int, int] | None:
+            if entry is None:
+                return None
+            snapshot = Snapshot.from_state_dict(self.model, self.optimizer, self.scaler, entry["snapshot"])
+            return snapshot, int(entry["n_good"]), int(entry["step"])
+
+        confirmed = snap(state["confirmed"])
+        if confirmed is None:
+            raise ConfigError("guard state without a confirmed snapshot")
+        self.events = [dict(e) for e in state["events"]]
+        self.steps = int(state["steps"])
+        self._good = [float(v) for v in state["good"]]
+        self._best = [float(v) for v in state["best"]]
+        self._since_snapshot = int(state["since_snapshot"])
+        self._confirmed, self._pending = confirmed, snap(state["pending"])
+
     def _record(self, step: int, kind: str, loss: float, lr_before: float, lr_after: float,
                 restored_step: int, action: str) -> None:
         self.events.append({"step": step, "kind": kind, "loss": loss, "lr_before": lr_before,

@@ -12,10 +12,20 @@ epochs.csv      one row per epoch: train and validation loss / accuracy, lr, sec
 train.json      :class:`TrainResult` (``finished`` false until the run ends)
 train.png       loss and LR over steps, guard events marked (between epochs only when
                 drawing it costs under a tenth of the training time since the last one)
-last.pt         the latest weights, optimizer and scheduler state
+last.pt         the latest weights, optimizer and scheduler state, and what a resumed
+                run needs: the guard, the RNG streams, the loader's shuffle and
+                augmentation generators, the metrics so far and the run's settings
 best.pt         the same for the epoch with the best validation accuracy
 tb/             TensorBoard events (``tensorboard=True``)
 ==============  ===================================================================
+
+``resume=True`` continues an interrupted run from its ``last.pt``: the next epoch starts
+with the weights, optimizer, scheduler, guard, random streams and batch order the run had
+at the end of its last complete epoch, so the result is bitwise the one of an
+uninterrupted run on the same machine (:func:`resume_train` does the same from the folder
+alone). A folder that holds another run is refused unless ``force=True``, which removes
+the old run's files first (no ``train.png`` of an older run stands beside a new one). The
+folder is claimed under a lock while the run works in it.
 
 Example::
 
@@ -27,10 +37,13 @@ Example::
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import json
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,12 +51,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
-from .._io import atomic_write, atomic_write_json, atomic_write_text
+from .._io import DirLock, atomic_write, atomic_write_json, atomic_write_text
 from ..engine import find_task
 from ..checks import check_arguments
-from ..errors import ConfigError, require
+from ..errors import ConfigError, DataError, require
 from ..results import FindResult
 from ..schedules import ScheduleSpec, get_schedule, schedule_for
+from ..state import RngState, data_generators
 from ..task import Task
 from .guard import Guard
 from .loop import EpochStats, FitResult, fit
@@ -59,6 +73,8 @@ log = logging.getLogger(__name__)
 TrainProgress = Callable[[str, int, int, str], None]
 
 CHECKPOINT_VERSION = 1
+RUN_FILES = ("metrics.csv", "epochs.csv", "train.json", "train.png", "last.pt", "best.pt", "tb")
+"""What a run writes in its folder: a folder with any of them holds a run."""
 FIND_NUM_ITER = 100  # range-test steps for lr="find" (find's default)
 PLOT_OVERHEAD = 10.0  # train.png between epochs costs at most ~1/10 of the training time
 VAL_BATCH_SIZE = 256  # evaluation has no gradients: bigger batches are just faster
@@ -122,11 +138,12 @@ class _RunFiles:
 class _TensorBoard:
     """Scalars per step and per epoch, guard events as text (torch's SummaryWriter)."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, purge_step: int | None = None) -> None:
         require("tensorboard", "tensorboard")
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(log_dir))
+        # a resumed run hides what the interrupted one logged after its last checkpoint
+        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
     def step(self, step: int, lr: float, loss: float) -> None:
         self.writer.add_scalar("train/loss", loss, step)
@@ -157,6 +174,8 @@ def train(
     max_recoveries: int = 3,
     tensorboard: bool = False,
     progress: TrainProgress | None = None,
+    resume: bool = False,
+    force: bool = False,
     **schedule_params: Any,
 ) -> TrainResult:
     """Train ``task``'s model from scratch and return what happened.
@@ -168,12 +187,29 @@ def train(
     back NaN / spiking / growing losses and divides the LR by ``guard_factor``; after
     ``max_recoveries`` the run stops early with ``result.stopped`` set and the last good
     weights in place (no exception). ``out_dir`` gets the files listed in the module
-    docstring, rewritten after every epoch.
+    docstring, rewritten after every epoch. ``resume=True`` continues the interrupted run
+    in ``out_dir`` (the same task and settings; ``lr="find"`` takes the LR it found);
+    ``force=True`` replaces a run already there. Without either, a folder holding a run
+    is refused before any work.
     """
     base_lr = parse_lr(lr)
     check_arguments(epochs=epochs, out_dir=out_dir)
     if tensorboard and out_dir is None:
         raise ConfigError("tensorboard logging needs an output directory (out_dir)")
+    if resume and force:
+        raise ConfigError("resume and force exclude each other: resume continues the run in out_dir, force "
+                          "replaces it")
+    if resume and out_dir is None:
+        raise ConfigError("resume needs out_dir, the folder of the run to continue")
+    settings = {"task": task.to_json(), "schedule": schedule, "schedule_params": dict(schedule_params),
+                "epochs": epochs, "guard": guard, "guard_factor": guard_factor, "max_recoveries": max_recoveries,
+                "tensorboard": tensorboard}
+    state: dict[str, Any] | None = None
+    if resume:
+        state = _resume_state(Path(out_dir), settings, base_lr)  # type: ignore[arg-type]
+        base_lr = float(state["resume"]["run"]["lr"])
+    elif out_dir is not None and not force:
+        _refuse_held_run(Path(out_dir))
     splits = task.splits()
     train_loader = task.train_loader()
     val_loader = splits.loader("val", VAL_BATCH_SIZE)
@@ -181,29 +217,62 @@ def train(
     # fail on an unknown schedule or parameter now, not after a range test
     get_schedule(schedule).resolve(schedule_params, epochs=epochs, steps_per_epoch=steps_per_epoch)
 
-    find_result: FindResult | None = None
-    if base_lr is None:
-        find_progress = _find_progress(progress) if progress is not None else None
-        find_result = find_task(task, num_iter=FIND_NUM_ITER, progress=find_progress)
-        base_lr = find_result.lr
-        if progress is not None:  # the test may stop early (divergence): close its bar
-            progress("find", FIND_NUM_ITER, FIND_NUM_ITER, f"recommends lr {base_lr:.3g}")
-        log.info("range test recommends lr %.3g", base_lr)
+    # the folder is claimed before any work; a failure before training releases it
+    claim = DirLock(out_dir, "training run").acquire() if out_dir is not None else None
+    try:
+        if out_dir is not None and state is None:
+            if force:
+                _remove_run(Path(out_dir))
+            else:
+                _refuse_held_run(Path(out_dir))  # again, under the lock
+        find_result: FindResult | None = None
+        if state is not None and state["resume"]["run"]["find"] is not None:
+            find_result = FindResult.from_json(state["resume"]["run"]["find"])
+        if base_lr is None:
+            find_progress = _find_progress(progress) if progress is not None else None
+            find_result = find_task(task, num_iter=FIND_NUM_ITER, progress=find_progress)
+            base_lr = find_result.lr
+            if progress is not None:  # the test may stop early (divergence): close its bar
+                progress("find", FIND_NUM_ITER, FIND_NUM_ITER, f"recommends lr {base_lr:.3g}")
+            log.info("range test recommends lr %.3g", base_lr)
 
-    model = task.build_model(splits.info)
-    optimizer = task.build_optimizer(model.parameters(), base_lr)
-    spec: ScheduleSpec = schedule_for(base_lr, schedule, epochs, steps_per_epoch, **schedule_params)
-    scheduler = spec.build(optimizer)
-    guard_obj = Guard(model, optimizer, scheduler=scheduler, factor=guard_factor,
-                      max_recoveries=max_recoveries) if guard else None
-    files = _RunFiles(Path(out_dir)) if out_dir is not None else None
-    tb = _TensorBoard(Path(out_dir) / "tb") if tensorboard and out_dir is not None else None
+        model = task.build_model(splits.info)
+        optimizer = task.build_optimizer(model.parameters(), base_lr)
+        spec: ScheduleSpec = schedule_for(base_lr, schedule, epochs, steps_per_epoch, **schedule_params)
+        scheduler = spec.build(optimizer)
+        guard_obj = Guard(model, optimizer, scheduler=scheduler, factor=guard_factor,
+                          max_recoveries=max_recoveries) if guard else None
+        files = _RunFiles(Path(out_dir)) if out_dir is not None else None
+        tb: _TensorBoard | None = None
 
-    total = epochs * steps_per_epoch
-    rows: list[tuple[int, int, float, float, str]] = []  # step, epoch, lr, loss, guard event
-    history: list[EpochStats] = []
-    best: dict[str, Any] = {"epoch": None, "acc": -1.0}
-    n_events = 0
+        total = epochs * steps_per_epoch
+        rows: list[tuple[int, int, float, float, str]] = []  # step, epoch, lr, loss, guard event
+        history: list[EpochStats] = []
+        best: dict[str, Any] = {"epoch": None, "acc": -1.0}
+        n_events = 0
+        first_epoch, first_step, seconds_before = 0, 0, 0.0
+        if state is not None:  # put back everything the run had at the end of its last epoch
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            extra = state["resume"]
+            if guard_obj is not None:
+                guard_obj.load_state_dict(extra["guard"])
+            rows = [(int(a), int(b), float(c), float(d), str(e)) for a, b, c, d, e in extra["rows"]]
+            history = [EpochStats(**e) for e in extra["history"]]
+            best.update(epoch=extra["best_epoch"], acc=float(extra["best_acc"]))
+            n_events = int(extra["n_events"])
+            first_epoch, first_step, seconds_before = int(state["epoch"]), len(rows), float(extra["seconds"])
+            gens = data_generators(train_loader)
+            if len(gens) != len(extra["generators"]):
+                raise DataError(f"{out_dir}/last.pt: the checkpoint's data order does not fit this task's loader")
+            for gen, gen_state in zip(gens, extra["generators"]):
+                gen.set_state(gen_state)
+            RngState.from_state_dict(extra["rng"]).restore()
+    except BaseException:
+        if claim is not None:
+            claim.release(remove_if_empty=True)
+        raise
 
     def make_result(fit_result: FitResult, finished: bool) -> TrainResult:
         return TrainResult(lr=base_lr, lr_source="find" if find_result is not None else "given",
@@ -211,6 +280,7 @@ def train(
                            best_epoch=best["epoch"], find=find_result, task=task.to_json(), finished=finished)
 
     def on_step(step: int, lr_now: float, loss: float) -> None:
+        step += first_step  # fit counts from 0 in every call; a resumed run goes on from its rows
         rows.append((step, step // steps_per_epoch + 1, lr_now, loss, ""))
         if tb is not None:
             tb.step(step, lr_now, loss)
@@ -233,6 +303,17 @@ def train(
                 "val_loss": stats.val_loss, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "task": task.to_json(), "schedule": spec.to_json()}
 
+    def resume_part() -> dict[str, Any]:
+        """What last.pt carries for resume_train (weights_only-loadable: tensors, numbers, lists)."""
+        return {"run": {**settings, "lr": base_lr, "find": find_result.to_json() if find_result else None,
+                        "schedule_spec": spec.to_json()},
+                "guard": guard_obj.state_dict() if guard_obj is not None else None,
+                "rng": RngState.capture().state_dict(),
+                "generators": [g.get_state() for g in data_generators(train_loader)],
+                "rows": [list(r) for r in rows], "history": [dataclasses.asdict(e) for e in history],
+                "best_epoch": best["epoch"], "best_acc": best["acc"], "n_events": n_events,
+                "seconds": seconds_before + time.perf_counter() - t_fit}
+
     def on_epoch(stats: EpochStats) -> None:
         history.append(stats)
         note_events()
@@ -243,11 +324,12 @@ def train(
             tb.epoch(stats, len(rows))
         if files is not None:
             ckpt = checkpoint(stats)
-            files.save_checkpoint("last.pt", ckpt)
+            files.save_checkpoint("last.pt", {**ckpt, "resume": resume_part()})
             if improved:
                 files.save_checkpoint("best.pt", ckpt)
             partial = FitResult(tuple(history), tuple(r[3] if math.isfinite(r[3]) else math.nan for r in rows),
-                                tuple(r[2] for r in rows), tuple(guard_obj.events if guard_obj else ()))
+                                tuple(r[2] for r in rows), tuple(guard_obj.events if guard_obj else ()),
+                                seconds=seconds_before + time.perf_counter() - t_fit)
             files.save_metrics(rows, history)
             files.save_result(make_result(partial, finished=False), final=False)
         if progress is not None:
@@ -255,19 +337,122 @@ def train(
                      f"epoch {stats.epoch}/{epochs}: train loss {stats.train_loss:.4f} acc {stats.train_acc:.1%}  "
                      f"val loss {stats.val_loss:.4f} acc {stats.val_acc:.1%}  lr {stats.lr:.3g}")
 
+    t_fit = time.perf_counter()
     try:
-        fit_result = fit(model, optimizer, train_loader, val_loader, epochs=epochs, scheduler=scheduler,
-                         guard=guard_obj, on_step=on_step, on_epoch=on_epoch)
+        if tensorboard and out_dir is not None:
+            tb = _TensorBoard(Path(out_dir) / "tb", purge_step=first_step if state is not None else None)
+        if first_epoch < epochs:
+            fit_result = fit(model, optimizer, train_loader, val_loader, epochs=epochs, scheduler=scheduler,
+                             guard=guard_obj, start_epoch=first_epoch, on_step=on_step, on_epoch=on_epoch)
+        else:  # the run had ended in its last epoch (written, but not marked finished)
+            fit_result = FitResult((), (), (), tuple(guard_obj.events if guard_obj else ()))
+        if first_step or first_epoch:  # a resumed run: its result covers the whole run
+            fit_result = FitResult(tuple(history), tuple(r[3] if math.isfinite(r[3]) else math.nan for r in rows),
+                                   tuple(r[2] for r in rows), fit_result.events, fit_result.stopped,
+                                   seconds_before + fit_result.seconds)
+        result = make_result(fit_result, finished=True)
+        if files is not None:
+            files.save_metrics(rows, history)
+            files.save_result(result, final=True)
     finally:
         if tb is not None:
             tb.close()
-    result = make_result(fit_result, finished=True)
-    if files is not None:
-        files.save_metrics(rows, history)
-        files.save_result(result, final=True)
+        if claim is not None:
+            claim.release()
     if result.stopped:
         log.warning("training stopped early: %s", result.stopped)
     return result
+
+
+def _held_run(out: Path) -> list[str]:
+    return [name for name in RUN_FILES if (out / name).exists()]
+
+
+def _refuse_held_run(out: Path) -> None:
+    held = _held_run(out)
+    if held:
+        raise ConfigError(f"{out} holds another training run ({', '.join(held)}); continue it with resume, "
+                          "replace it with force, or choose another output directory")
+
+
+def _remove_run(out: Path) -> None:
+    """The files of the run in ``out`` (and only those: a user's own files stay)."""
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    for tmp in out.glob(".*.tmp"):  # what a killed atomic write left
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run's ``last.pt`` / ``best.pt`` (tensors and plain values only: ``weights_only``
+    loading, so a checkpoint cannot run code); :class:`DataError` when it is not one."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such checkpoint")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, not a checkpoint, or holding arbitrary objects
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{p}: not a readable lrscout checkpoint ({first[:200]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("version") != CHECKPOINT_VERSION:
+        raise DataError(f"{p}: not an lrscout training checkpoint (version {CHECKPOINT_VERSION})")
+    return ckpt
+
+
+def _resume_state(out: Path, settings: dict[str, Any], lr: float | None) -> dict[str, Any]:
+    """The interrupted run's last.pt, checked against the settings of this call."""
+    path = out / "last.pt"
+    if not path.exists():
+        what = "an interrupted run's" if _held_run(out) else "a run's"
+        raise ConfigError(f"{out} holds no last.pt to resume (not {what} folder, or it stopped before its first "
+                          "epoch ended); start it again with force")
+    state = load_checkpoint(path)
+    if not isinstance(state.get("resume"), dict):
+        raise DataError(f"{path}: written without resume information (an older lrscout); start again with force")
+    run = state["resume"]["run"]
+    diff = sorted(k for k in settings if _normal(run.get(k)) != _normal(settings[k]))
+    if lr is not None and lr != run["lr"]:
+        diff.append("lr")
+    if diff:
+        raise ConfigError(f"{out} holds a run with other settings ({', '.join(diff)}); resume it with its own "
+                          "settings (resume_train / lrscout train --resume DIR) or replace it with force")
+    info = out / "train.json"
+    if info.exists():
+        try:
+            finished = json.loads(info.read_text(encoding="utf-8")).get("finished")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            finished = False
+        if finished:
+            raise ConfigError(f"{out} holds a finished run; there is nothing to resume")
+    return {**state, "resume": {**state["resume"], "run": run}}
+
+
+def _normal(obj: Any) -> Any:
+    return json.loads(json.dumps(obj))
+
+
+def resume_train(out_dir: str | os.PathLike[str], *, progress: TrainProgress | None = None) -> TrainResult:
+    """Continue the interrupted run in ``out_dir`` with the settings it was started with
+    (read from its ``last.pt``). Example::
+
+        result = lrscout.training.resume_train("runs/digits")
+    """
+    ckpt = load_checkpoint(Path(out_dir) / "last.pt")
+    extra = ckpt.get("resume")
+    if not isinstance(extra, dict):
+        raise DataError(f"{out_dir}/last.pt: written without resume information; start again with force")
+    run = extra["run"]
+    try:
+        task = Task(**run["task"])
+    except TypeError as exc:
+        raise DataError(f"{out_dir}/last.pt: its task cannot be rebuilt ({exc})") from None
+    return train(task, run["lr"], run["schedule"], run["epochs"], out_dir=out_dir, guard=run["guard"],
+                 guard_factor=run["guard_factor"], max_recoveries=run["max_recoveries"],
+                 tensorboard=run["tensorboard"], progress=progress, resume=True, **run["schedule_params"])
 
 
 def _find_progress(progress: TrainProgress) -> Callable[[int, float, float], None]:
