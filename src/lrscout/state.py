@@ -85,8 +85,9 @@ class RngState:
 def data_generators(*sources: Any) -> list[torch.Generator]:
     """The ``torch.Generator`` objects that decide what ``sources`` (DataLoaders, samplers or
     any iterables) yield next: the loader's own ``generator``, its sampler's and batch
-    sampler's (and the sampler inside a ``BatchSampler``), and a ``generator`` attribute of
-    its ``collate_fn`` (lrscout's augmentation). Each generator is listed once; objects
+    sampler's (and the sampler inside a ``BatchSampler``), a ``generator`` attribute of
+    its ``collate_fn`` (lrscout's augmentation), and those of a loader a wrapper keeps as
+    ``.loader`` / ``.dataloader`` (the Lightning integration's batches). Each generator is listed once; objects
     without any give an empty list. A loader without a generator of its own draws its
     shuffle seed from the global torch RNG, which :class:`RngState` covers."""
     found: dict[int, torch.Generator] = {}
@@ -105,7 +106,7 @@ def data_generators(*sources: Any) -> list[torch.Generator]:
         gen = attr(obj, "generator")
         if isinstance(gen, torch.Generator):
             found.setdefault(id(gen), gen)
-        for name in ("sampler", "batch_sampler", "collate_fn"):
+        for name in ("sampler", "batch_sampler", "collate_fn", "loader", "dataloader"):
             visit(attr(obj, name), depth + 1)
 
     for source in sources:
