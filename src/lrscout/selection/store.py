@@ -53,6 +53,11 @@ class RunDir:
         self._lock: DirLock | None = None
         self._created: list[Path] = []  # files this run wrote that a failed start takes back
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a copy sent to a worker (Ray pickles the trial function with it) reads and writes
+        # the files; the claim stays with the process that made it
+        return {**self.__dict__, "_lock": None, "_created": []}
+
     def open(self) -> RunDir:
         if self.persistent and self._lock is None:
             self._lock = DirLock(self.path, "selection").acquire()
