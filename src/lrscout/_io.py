@@ -68,8 +68,12 @@ class DirLock:
     def __init__(self, path: str | os.PathLike[str], what: str = "run") -> None:
         from filelock import FileLock
 
+        from .errors import ConfigError
+
         self.path = Path(path)
         self.what = what
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"{self.path} is a file, not a folder", argument="out_dir")
         self.created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(self.path / LOCK_NAME))
@@ -83,7 +87,8 @@ class DirLock:
             self._lock.acquire(timeout=0)
         except Timeout:
             raise ConfigError(f"{self.path} is in use by another lrscout {self.what} (locked: {LOCK_NAME}); "
-                              "wait for it to finish or choose another output directory") from None
+                              "wait for it to finish or choose another output directory",
+                              argument="out_dir") from None
         return self
 
     def release(self, *, remove_if_empty: bool = False) -> None:

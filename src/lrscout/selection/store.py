@@ -96,7 +96,8 @@ class RunDir:
         """Record ``settings`` or check them against a previous run; True when resuming."""
         state_path = self.path / "select-state.json"
         settings = _normal(settings)
-        if state_path.exists() and self._has_trials():
+        old: Any = None
+        if state_path.exists():  # a damaged state file is refused; a stale one gives way below
             try:
                 old = json.loads(state_path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
@@ -104,6 +105,7 @@ class RunDir:
             if not isinstance(old, dict) or not isinstance(old.get("settings"), dict):
                 raise DataError(f"{state_path} is not a selection's state file; delete it or use another out_dir",
                                 argument="out_dir")
+        if old is not None and self._has_trials():
             if old.get("settings") != settings:
                 before = old.get("settings", {})
                 diff = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
@@ -113,20 +115,12 @@ class RunDir:
                 load_checkpoint(checkpoint)
             return True
         # nothing finished here yet: whatever an earlier start left is not worth resuming
-        resumable = state_path.exists() and self._same_settings(state_path, settings)
+        resumable = old is not None and old.get("settings") == settings
         if not resumable:
             (self.path / "find.json").unlink(missing_ok=True)
             self._created += [state_path, self.path / "find.json"]
         atomic_write_json(state_path, {"version": STATE_VERSION, "settings": settings})
         return resumable
-
-    @staticmethod
-    def _same_settings(state_path: Path, settings: dict[str, Any]) -> bool:
-        try:
-            old = json.loads(state_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return False
-        return isinstance(old, dict) and old.get("settings") == settings
 
     def load_find(self) -> FindResult | None:
         path = self.path / "find.json"

@@ -372,7 +372,7 @@ def _refuse_held_run(out: Path) -> None:
     held = _held_run(out)
     if held:
         raise ConfigError(f"{out} holds another training run ({', '.join(held)}); continue it with resume, "
-                          "replace it with force, or choose another output directory")
+                          "replace it with force, or choose another output directory", argument="out_dir")
 
 
 def _remove_run(out: Path) -> None:
@@ -419,7 +419,7 @@ def _resume_state(out: Path, settings: dict[str, Any], lr: float | None) -> dict
         diff.append("lr")
     if diff:
         raise ConfigError(f"{out} holds a run with other settings ({', '.join(diff)}); resume it with its own "
-                          "settings (resume_train / lrscout train --resume DIR) or replace it with force")
+                          "settings (resume_train(out_dir)) or replace it with force", argument="out_dir")
     info = out / "train.json"
     if info.exists():
         try:
