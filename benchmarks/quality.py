@@ -27,7 +27,9 @@ Per method and task: chosen LR (geometric mean over seeds), distance to the orac
 decades (mean ``|log10(lr / lr_oracle)|``), test accuracy (mean +- std), regret in accuracy
 points (oracle mean test accuracy minus the method's; worst = the worst seed), selection
 cost in seconds and in training-run equivalents (seconds / the task's median training-run
-time), and failures: runs that ended in NaN or finished under twice chance accuracy.
+time), and failures: runs that collapsed by lrscout's own rule
+(:func:`lrscout.selection.halving.collapse_note`: a NaN, or chance accuracy with a loss no
+better than a uniform guess).
 
 Every training run and every finder result is cached (``benchmarks/cache/``), keyed by the
 protocol, LR, seed and a hash of the code that produced it; a rerun only does what is
@@ -199,6 +201,7 @@ def train_run(protocol: Protocol, seed: int, lr: float | None, lr_free: str | No
         return hit
     from lrscout.optim import set_mode
     from lrscout.schedules import schedule_for
+    from lrscout.selection.halving import collapse_note
     from lrscout.training.loop import evaluate, fit
 
     from competitors import LR_FREE
@@ -222,9 +225,13 @@ def train_run(protocol: Protocol, seed: int, lr: float | None, lr_free: str | No
     set_mode(optimizer, False)
     test_loss, test_acc = evaluate(model, splits.loader("test", 512))
     seconds = time.perf_counter() - t0
-    chance = 1.0 / splits.info.num_classes
     val_acc = result.final_val_acc
-    collapsed = result.stopped is not None or not math.isfinite(result.final_val_loss) or val_acc < 2 * chance
+    labels = splits.val.tensors[1]
+    # lrscout's one rule for a collapsed run (diverged, or learned nothing), as its trials use
+    collapsed = collapse_note(
+        val_acc, result.final_val_loss if math.isfinite(result.final_val_loss) else None, stopped=result.stopped,
+        majority=float(labels.bincount().max()) / len(labels), n_val=len(labels), num_classes=splits.info.num_classes,
+    ) is not None
     return cache.put("runs", name, cache_key, {
         "protocol": protocol.name, "seed": seed, "lr": lr, "lr_free": lr_free,
         "val_acc": val_acc, "test_acc": test_acc, "val_loss": result.final_val_loss,
@@ -710,8 +717,8 @@ def render(cfg: QualityConfig, result: dict[str, Any], env: dict[str, Any], seco
         "including building the tool's objects (timed on a shared machine: noisy); cost (runs) = optimizer steps the "
         "selection took / steps of one full training run (for lrscout.select: its own count of training-run "
         "equivalents). Failed = runs "
-        "that ended in NaN or under twice chance accuracy, or a finder that gave no LR (then the default LR was "
-        "trained). ★ = best chooser on the task (LR-free optimizers excluded: they change the optimizer).",
+        "that collapsed by lrscout's own rule (a NaN, or chance accuracy with a loss no better than a uniform "
+        "guess), or a finder that gave no LR (then the default LR was trained). ★ = best chooser on the task (LR-free optimizers excluded: they change the optimizer).",
         "",
         "## Development and held-out tasks",
         "",

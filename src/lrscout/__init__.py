@@ -5,6 +5,7 @@ Subpackages are nouns (``selection``, ``training``, ``finetuning``) so that no p
 function shadows one: ``import lrscout.selection.halving as h`` always gives the module.
 """
 
+from ._version import __version__ as __version__
 from .engine import find
 from .errors import LrscoutError
 from .finetuning import finetune, param_groups
@@ -18,4 +19,3 @@ __all__ = [
     "CompareResult", "Diagnosis", "FindResult", "Guard", "LrscoutError", "SelectResult", "Task", "TrainResult",
     "compare", "diagnose", "find", "finetune", "fit", "param_groups", "schedule_for", "select", "train",
 ]
-__version__ = "0.1.0"

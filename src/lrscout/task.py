@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from .data import DataInfo, DataSplits, load_dataset
 from .checks import check_arguments
 from .errors import ConfigError
-from .models import build_model
+from .models import build_model, load_pretrained
 from .optim import build_optimizer, get_optimizer
 
 
@@ -96,10 +96,7 @@ class Task:
         info = info or self.splits().info
         seed_everything(self.seed if seed is None else seed)
         if self.pretrained or self.weights is not None:
-            # pretrained weights with a fresh, seeded head; imported here because
-            # lrscout.finetune builds on this module
-            from .finetuning.pretrained import load_pretrained
-
+            # pretrained weights with a fresh, seeded head
             model = load_pretrained(self.model, info, pretrained=self.pretrained, weights=self.weights)
         else:
             model = build_model(self.model, info.channels, info.num_classes, info.image_size)

@@ -31,3 +31,31 @@ def test_ray_backend_gives_the_local_choice(tmp_path: Path, monkeypatch: pytest.
     assert len(list((tmp_path / "run" / "trials").glob("*.json"))) == len(local.trials)
     finalists = [t for t in on_ray.trials if t.spec.rung == 1]
     assert finalists and all(t.steps_trained == 16 for t in finalists)  # 2 epochs of 8 steps: continued from rung 0's checkpoints
+
+
+def test_finetune_on_ray_from_the_cli_gives_the_local_choice(run_cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lrscout finetune --backend ray``: the same head LR, ratio and every score as a local run."""
+    import json
+
+    import torch
+
+    from lrscout.finetuning import finetune
+    from lrscout.models import SimpleCNN
+
+    weights = tmp_path / "w.pt"
+    torch.manual_seed(1)
+    torch.save(SimpleCNN().state_dict(), weights)  # any weights: the machinery is what is tested
+    task = Task(dataset="digits", limit=300, batch_size=32, optimizer="adam", weights=str(weights))
+    local = finetune(task, epochs=3, num_iter=20, budget=5.0)
+    monkeypatch.chdir(tmp_path)  # a relative --out: Ray workers start elsewhere, yet find the checkpoints
+    code, out, err = run_cli("finetune", "--json", "--backend", "ray", "--dataset", "digits", "--limit", "300",
+                             "--batch-size", "32", "--model", "simplecnn", "--optimizer", "adam", "--weights",
+                             str(weights), "--epochs", "3", "--num-iter", "20", "--budget", "5", "--out", "run")
+    assert code == 0, err
+    on_ray = json.loads(out)
+    assert (on_ray["head_lr"], on_ray["backbone_ratio"]) == (local.head_lr, local.backbone_ratio)
+    assert [(t["candidate"], t["rung"], t["val_acc"], t["val_loss"]) for t in on_ray["trials"]] == [
+        (t.candidate, t.rung, t.val_acc, t.val_loss) for t in local.trials]
+    assert on_ray["val_acc"] == local.val_acc and on_ray["test_acc"] == local.test_acc
+    assert len(list((tmp_path / "run" / "trials").glob("*.json"))) == len(local.trials)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import lrscout
 from lrscout import finetune as finetune_fn
 from lrscout.finetuning import __all__ as finetune_all
-from lrscout.finetuning.groups import param_groups
+from lrscout.models.groups import param_groups
 from lrscout.finetuning.run import finetune
 
 

@@ -10,7 +10,7 @@ from torchvision import models as tvm
 
 import lrscout
 from lrscout.errors import ConfigError
-from lrscout.finetuning.groups import backbone_blocks, freeze_backbone, param_groups, unfreeze
+from lrscout.models.groups import backbone_blocks, freeze_backbone, param_groups, unfreeze
 from lrscout.models import SimpleCNN
 
 

@@ -12,7 +12,7 @@ from torchvision import models as tvm
 
 from lrscout.data import DataInfo
 from lrscout.errors import ConfigError, DataError
-from lrscout.finetuning.pretrained import (
+from lrscout.models.pretrained import (
     Adapted,
     InputAdapter,
     InputSpec,

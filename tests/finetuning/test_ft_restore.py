@@ -12,7 +12,7 @@ from torch import nn
 
 import lrscout
 from lrscout.errors import ConfigError
-from lrscout.finetuning.groups import freeze_backbone, param_groups
+from lrscout.models.groups import freeze_backbone, param_groups
 from lrscout.finetuning.sweep import find_ratio
 
 from statecheck import assert_same, full_state

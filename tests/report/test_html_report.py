@@ -91,3 +91,24 @@ def test_reports_render_in_headless_chromium_with_every_plot_and_no_console_erro
     bad.write_text("<!DOCTYPE html><html><body><script>console.error('boom')</script></body></html>")
     _, stderr = chromium(bad, tmp_path / "profile-bad")
     assert any("boom" in line for line in console_messages(stderr))
+
+
+def test_one_entry_point_writes_any_result_s_files(result: SelectResult, compared: CompareResult,
+                                                   tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from lrscout.errors import ConfigError
+    from lrscout.report import save
+    from lrscout.training import diagnose
+
+    written = {kind: save(obj, tmp_path / kind) for kind, obj in [
+        ("select", result), ("compare", compared), ("find", result.find),
+        ("diagnosis", diagnose(np.arange(200), np.exp(-np.arange(200) / 50) + 0.1))]}
+    assert {k: sorted(p.name for p in v) for k, v in written.items()} == {
+        "select": ["report.html", "select.json"], "compare": ["compare.json", "report.html"],
+        "find": ["find.json", "find.png"], "diagnosis": ["diagnosis.json", "diagnosis.png"]}
+    assert SelectResult.from_json(json.loads((tmp_path / "select" / "select.json").read_text())).lr == result.lr
+    with pytest.raises(ConfigError, match="no files for a dict"):
+        save({}, tmp_path)

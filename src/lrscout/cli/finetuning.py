@@ -10,7 +10,8 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from ..finetuning import FinetuneResult, finetune
-from .common import DataOptions, JsonOpt, OptimizerOpt, OutOpt, command, out, phase_bars, print_json
+from .common import (BackendOptions, DataOptions, JsonOpt, NumIterOpt, OptimizerOpt, ResumableOutOpt, command, out,
+                     phase_bars, print_json)
 
 
 def finetune_table(result: FinetuneResult) -> Table:
@@ -48,7 +49,9 @@ def finetune_cmd(
     freeze_epochs: Annotated[int, typer.Option("--freeze-epochs", help="train the head alone for this many epochs first")] = 0,
     budget: Annotated[Optional[float], typer.Option("--budget", help="cost cap in full training runs (default: the whole grid)")] = None,
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="weight decay (never on biases and norms)")] = 0.0,
-    out_dir: OutOpt = Path("runs/finetune"),
+    num_iter: NumIterOpt = 100,
+    backend: BackendOptions = BackendOptions(),
+    out_dir: ResumableOutOpt = Path("runs/finetune"),
     as_json: JsonOpt = False,
 ) -> None:
     if not (pretrained or weights):
@@ -59,7 +62,7 @@ def finetune_cmd(
     with phase_bars(labels, enabled=not as_json) as report:
         result = finetune(task, epochs, schedule=schedule, head_lr=head_lr, backbone_ratio=backbone_ratio,
                           ratio_sweep=ratio_sweep, layer_decay=layer_decay, freeze_epochs=freeze_epochs,
-                          budget=budget, out_dir=out_dir, progress=report)
+                          budget=budget, num_iter=num_iter, out_dir=out_dir, progress=report, **backend.kwargs())
     if as_json:
         print_json(result.to_json())
         return

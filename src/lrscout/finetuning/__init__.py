@@ -1,7 +1,9 @@
 """Fine-tuning pretrained vision models: discriminative LRs, freezing, per-group LR choice.
 
-    pretrained  load torchvision / timm / local weights, replace the head, adapt the input
-    groups      param_groups (head LR, backbone ratio, layer decay), freeze / unfreeze
+Loading weights and building parameter groups live with the models
+(:mod:`lrscout.models.pretrained`, :mod:`lrscout.models.groups`); their names are
+re-exported here.
+
     sweep       the second range test: backbone ratio swept with the head LR fixed
     select2d    successive halving over (head LR, backbone ratio) candidates
     run         finetune(): range tests -> 2-D selection -> the chosen run, files
@@ -9,8 +11,8 @@
 """
 
 from .digits import pretrain_digits
-from .groups import backbone_blocks, freeze_backbone, param_groups, unfreeze
-from .pretrained import Adapted, InputAdapter, InputSpec, find_head, load_pretrained, replace_head
+from ..models.groups import backbone_blocks, freeze_backbone, param_groups, unfreeze
+from ..models.pretrained import Adapted, InputAdapter, InputSpec, find_head, load_pretrained, replace_head
 from .result import FinetuneResult
 from .run import finetune
 from .select2d import DEFAULT_RATIOS, Candidate, GroupTrial, candidate_grid, ratio_candidates, select_groups, train_groups

@@ -112,6 +112,6 @@ class FinetuneResult:
     def plot(self, ax: Axes | None = None) -> Axes:
         """Validation accuracy of the first rung over (head LR, backbone ratio); the
         choice framed."""
-        from .report import plot_grid
+        from ..report.finetuning import plot_grid
 
         return plot_grid(self, ax)

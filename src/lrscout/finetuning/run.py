@@ -5,7 +5,9 @@
 2. Optionally a second range test: the backbone ratio swept with the head LR fixed
    (:func:`find_ratio`); its ratio interval sets the ratio candidates.
 3. Successive halving over head LRs x ratios (:func:`select_groups`); ratio 1, one LR
-   for every group, is always a candidate. The range tests count in the budget.
+   for every group, is always a candidate. The range tests count in the budget. Trials
+   run on ``select``'s driver and backends (local process pool, Ray); every finished trial
+   and range test is saved in ``out_dir``, so a killed run rerun into it resumes.
 4. The winner's full-length run is the result, measured on the test split once.
 
 Example::
@@ -24,26 +26,22 @@ import statistics
 import time
 from collections.abc import Callable
 
+from ..backends import Backend
 from ..engine import find
 from ..checks import check_arguments
 from ..errors import ConfigError
+from ..models import param_groups
+from ..report import save
 from ..results import FindResult
 from ..selection.candidates import candidate_lrs, min_loss_lr
+from ..selection.driver import THREADS, OnTrial, backend_for
+from ..selection.store import RunDir
+from ..selection.trial import EVAL_BATCH, default_weight_decay, torch_threads
 from ..task import Task
 from ..training import TrainResult, evaluate
 from ..training.run import parse_lr
-from .groups import param_groups
-from .report import save_finetune
 from .result import FinetuneResult
-from .select2d import (
-    EVAL_BATCH,
-    MAX_HEAD_LRS,
-    candidate_grid,
-    default_weight_decay,
-    plan_grid,
-    ratio_candidates,
-    select_groups,
-)
+from .select2d import MAX_HEAD_LRS, candidate_grid, plan_grid, ratio_candidates, select_groups
 from .sweep import find_ratio
 
 log = logging.getLogger(__name__)
@@ -106,6 +104,11 @@ def finetune(
     num_iter: int = 100,
     out_dir: str | os.PathLike[str] | None = None,
     progress: FinetuneProgress | None = None,
+    backend: str | Backend = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    threads: int | None = THREADS,
+    on_trial: OnTrial | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``task``'s pretrained model with LRs chosen per parameter group.
 
@@ -118,7 +121,12 @@ def finetune(
     ``freeze_epochs`` trains the head alone first. ``budget`` caps the cost in full runs of
     the ``epochs``-epoch protocol, range tests included, by thinning the head-LR ladder;
     ``None``: select's full ladder (up to 6 head LRs x 3 ratios, ~12 runs for 3 epochs).
-    ``out_dir`` receives the files of :func:`save_finetune`.
+    ``out_dir`` receives the files of :func:`lrscout.report.save`, the range tests and every
+    trial; rerunning into it resumes (other settings are refused). ``backend``,
+    ``workers``, ``ray_address``, ``threads`` and ``on_trial`` are ``select``'s: where the
+    trials run (``"local"`` with ``workers`` processes, ``"ray"``, or a backend object),
+    torch CPU threads per trial and range test (fixed, so every backend gives the same
+    choice), and a call after each trial run.
     """
     t0 = time.perf_counter()
     check_arguments(epochs=epochs, budget=budget, num_iter=num_iter, layer_decay=layer_decay, out_dir=out_dir)
@@ -129,9 +137,31 @@ def finetune(
     given_ratio = _parse_ratio(backbone_ratio)
     if ratio_sweep and given_ratio is not None:
         raise ConfigError("the backbone-ratio sweep chooses the ratio: use it with backbone_ratio='select'")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be >= 1 (or None), got {threads}")
+    runner = backend_for(backend, workers, ray_address, threads)  # validates the backend name now
+    steps_per_epoch = len(task.train_loader())  # loads the data: a bad dataset fails here, before any work
+    ratios = (given_ratio,) if given_ratio is not None else ratio_candidates()
+    settings = {
+        "task": task.to_json(), "epochs": epochs, "schedule": schedule, "head_lr": given_lr,
+        "backbone_ratio": given_ratio, "ratio_sweep": ratio_sweep, "layer_decay": layer_decay,
+        "freeze_epochs": freeze_epochs, "budget": budget, "num_iter": num_iter, "threads": threads,
+        "steps_per_epoch": steps_per_epoch,
+    }
+    with RunDir(None if out_dir is None else os.fspath(out_dir), kind="finetune") as rundir:
+        resuming = rundir.claim(settings)
+        return _finetune(task, epochs, schedule, given_lr, given_ratio, ratios, ratio_sweep, layer_decay,
+                         freeze_epochs, budget, num_iter, progress, runner, threads, on_trial, rundir,
+                         resuming, t0)
+
+
+def _finetune(task: Task, epochs: int, schedule: str, given_lr: float | None, given_ratio: float | None,
+              ratios: tuple[float, ...], ratio_sweep: bool, layer_decay: float, freeze_epochs: int,
+              budget: float | None, num_iter: int, progress: FinetuneProgress | None, runner: Backend,
+              threads: int | None, on_trial: OnTrial | None, rundir: RunDir, resuming: bool,
+              t0: float) -> FinetuneResult:
     splits = task.splits()
     steps_per_epoch = len(task.train_loader())
-    ratios = (given_ratio,) if given_ratio is not None else ratio_candidates()
     reference = statistics.median_low(ratios)
 
     def sweep_progress(phase: str) -> Callable[[int, float, float], None] | None:
@@ -141,21 +171,30 @@ def finetune(
 
     find_result: FindResult | None = None
     if given_lr is None:
+        find_result = rundir.load_find() if resuming else None
+    if given_lr is None and find_result is None:
         model = task.build_model(splits.info)
         groups = param_groups(model, 1.0, reference, layer_decay=layer_decay, weight_decay=default_weight_decay(task))
         optimizer = task.build_optimizer(groups, 1.0)
         loader = task.train_loader()
-        find_result = find(model, loader, optimizer, num_iter=num_iter, progress=sweep_progress("find"))
+        with torch_threads(threads):
+            find_result = find(model, loader, optimizer, num_iter=num_iter, progress=sweep_progress("find"))
+        rundir.save_find(find_result)
         log.info("head-LR range test (ratio %g): lr %.3g, interval %.3g..%.3g", reference, find_result.lr,
                  *find_result.interval)
     ratio_result: FindResult | None = None
     if ratio_sweep:
+        ratio_result = rundir.load_find("find_ratio") if resuming else None
+    if ratio_sweep and ratio_result is None:
         model = task.build_model(splits.info)
         fixed = given_lr if given_lr is not None else find_result.lr  # type: ignore[union-attr]
         groups = param_groups(model, fixed, reference, layer_decay=layer_decay, weight_decay=default_weight_decay(task))
         optimizer = task.build_optimizer(groups, fixed)
         loader = task.train_loader()
-        ratio_result = find_ratio(model, loader, optimizer, num_iter=num_iter, progress=sweep_progress("ratio"))
+        with torch_threads(threads):
+            ratio_result = find_ratio(model, loader, optimizer, num_iter=num_iter, progress=sweep_progress("ratio"))
+        rundir.save_find(ratio_result, "find_ratio")
+    if ratio_result is not None:
         lo, hi = ratio_result.config["ratio_interval"]
         ratios = ratio_candidates((lo, hi))
         log.info("backbone-ratio range test: ratio %.3g, interval %.3g..%.3g -> candidates %s",
@@ -174,7 +213,8 @@ def finetune(
             progress("select", done, total, info)
 
     selection = select_groups(task, candidates, epochs, schedule=schedule, layer_decay=layer_decay,
-                              freeze_epochs=freeze_epochs, progress=select_progress)
+                              freeze_epochs=freeze_epochs, progress=select_progress, backend=runner,
+                              rundir=rundir, threads=threads, on_trial=on_trial)
     run, best = selection.run, selection.best
     test_acc = test_loss = None
     if splits.test is not None:
@@ -191,6 +231,6 @@ def finetune(
         test_acc=test_acc, test_loss=None if test_loss is None or not math.isfinite(test_loss) else test_loss,
         cost_runs=overhead + selection.plan.cost_runs, task=task.to_json(), seconds=time.perf_counter() - t0,
     )
-    if out_dir is not None:
-        save_finetune(result, out_dir, run.model)
+    if rundir.persistent:
+        save(result, rundir.path, model=run.model)
     return result

@@ -1,9 +1,11 @@
 """Choose the head LR and the backbone ratio together: successive halving over a 2-D grid.
 
 Each candidate is a pair ``(head_lr, ratio)``; a trial trains a fresh copy of the
-pretrained model (same seeded head, same batches) with :func:`param_groups` at that pair.
-The bookkeeping is :mod:`lrscout.selection.halving`'s (:class:`Plan`, :func:`promote` by
-:data:`RANKING`); the rungs are
+pretrained model (same seeded head, same batches) with :func:`param_groups` at that pair: a
+``"groups"`` trial of :mod:`lrscout.selection.trial`, run by ``select``'s own driver
+(:mod:`lrscout.selection.driver`: the same backends, per-trial files, resume and collapse
+rule). The bookkeeping is :mod:`lrscout.selection.halving`'s (:class:`Plan`, :func:`promote`
+by :data:`RANKING`); the rungs are
 :func:`plan_grid`'s, up to three with a third advancing each time, since the grid is
 larger than select's 1-D ladder. Plans are *restarted*:
 a short trial trains the full schedule compressed into its epochs
@@ -36,16 +38,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
+from ..backends import Backend
 from ..errors import ConfigError, DataError
 from ..schedules import ScheduleSpec, schedule_for
+from ..selection.driver import THREADS, OnTrial, backend_for, outcome, run_rungs
 from ..selection.halving import Outcome, Plan, Rung, promote, rank, short_length
-from ..selection.trial import compressed_scheduler
+from ..selection.store import RunDir
+from ..selection.trial import TrialResult, TrialSpec, load_trained, torch_threads, train_trial
 from ..task import Task
-from ..training import FitResult, fit
-from .groups import freeze_backbone, param_groups, unfreeze
+from ..training import FitResult
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,6 @@ MAX_HEAD_LRS = 6
 #: Of each rung, a third of the trials advance (select keeps half of a 1-D ladder; the
 #: grid is three times larger).
 GRID_ETA = 3
-EVAL_BATCH = 512
 #: How trials are ranked (:func:`lrscout.selection.halving.promote`): healthy first, then the
 #: sum of the accuracy rank and the loss rank. Fine-tuning sets are small (150 validation
 #: images: one image is 0.7 points) and the grid is 18 trials wide, so ranking by accuracy
@@ -161,6 +163,12 @@ class GroupTrial:
     note: str | None = None
     seconds: float = 0.0
 
+    @classmethod
+    def from_trial(cls, t: TrialResult) -> GroupTrial:
+        """The fine-tuning view of a ``"groups"`` trial of the driver."""
+        return cls(t.spec.candidate, t.spec.lr, float(t.spec.param("ratio")), t.spec.rung, round(t.spec.epochs),
+                   t.val_acc, t.val_loss, t.collapsed, tuple(e.val_acc for e in t.history), t.note, t.seconds)
+
     def outcome(self) -> Outcome:
         return Outcome(lr=self.head_lr, score=self.val_acc, loss=self.val_loss, collapsed=self.collapsed)
 
@@ -192,10 +200,19 @@ class TrainedRun:
     groups: tuple[dict[str, Any], ...]
 
 
-def default_weight_decay(task: Task) -> float:
-    """The weight decay ``task``'s optimizer applies by default (AdamW: 0.01)."""
-    probe = task.build_optimizer([torch.zeros(1, requires_grad=True)])
-    return float(probe.defaults.get("weight_decay", 0.0))
+def group_spec(task: Task, candidate: int, cand: Candidate, rung: int, epochs: int, *, protocol_epochs: int,
+               schedule: str = "onecycle", layer_decay: float = 1.0, freeze_epochs: int = 0,
+               last: bool = False) -> TrialSpec:
+    """The ``"groups"`` trial of ``cand`` in ``rung``: ``epochs`` epochs of the
+    ``protocol_epochs``-epoch schedule (compressed when shorter, freezing with it);
+    ``last`` keeps its model (a checkpoint the driver takes the winner from)."""
+    spe = len(task.train_loader())
+    spec = schedule_for(cand.head_lr, schedule, protocol_epochs, spe)
+    return TrialSpec(
+        trial_id=f"r{rung}-c{candidate}", candidate=candidate, lr=cand.head_lr, rung=rung, steps=epochs * spe,
+        schedule=spec.to_json(), compress=epochs < protocol_epochs, checkpoint=last, kind="groups",
+        params={"ratio": cand.ratio, "layer_decay": layer_decay, "freeze_epochs": freeze_epochs},
+    )
 
 
 def train_groups(
@@ -210,7 +227,8 @@ def train_groups(
     freeze_epochs: int = 0,
     on_step: Callable[[int, float, float], None] | None = None,
 ) -> TrainedRun:
-    """Train a fresh ``task`` model with discriminative LRs for ``epochs`` epochs.
+    """Train a fresh ``task`` model with discriminative LRs for ``epochs`` epochs, in this
+    process (the trial :func:`select_groups` runs on its backend).
 
     The schedule is planned for ``protocol_epochs`` (default ``epochs``) and compressed
     into ``epochs`` when they differ; the backbone is frozen for the first
@@ -219,44 +237,10 @@ def train_groups(
     ``on_step(step, lr, loss)`` is called after every optimizer step.
     """
     full_epochs = protocol_epochs or epochs
-    if not 0 <= freeze_epochs < full_epochs:
-        raise ConfigError(f"freeze_epochs must be in [0, {full_epochs - 1}] for {full_epochs} epochs, got {freeze_epochs}")
-    splits = task.splits()
-    train_loader = task.train_loader()
-    val_loader = splits.loader("val", EVAL_BATCH)
-    model = task.build_model(splits.info)  # seeded: every candidate starts from the same head
-    groups = param_groups(model, head_lr, ratio, layer_decay=layer_decay, weight_decay=default_weight_decay(task))
-    optimizer = task.build_optimizer(groups, head_lr)
-    planned = tuple({"name": g["name"], "lr": g["lr"], "weight_decay": g["weight_decay"], "params": len(g["params"])}
-                    for g in groups)
-    spec = schedule_for(head_lr, schedule, full_epochs, len(train_loader))
-    scheduler: Any = (spec.build(optimizer) if epochs == full_epochs else
-                      compressed_scheduler(optimizer, spec, epochs * len(train_loader)))
-    freeze_steps = (freeze_epochs * epochs * len(train_loader)) // full_epochs
-    frozen = freeze_backbone(model) if freeze_steps > 0 else []
-
-    def step_hook(step: int, lr: float, loss: float) -> None:
-        if frozen and step + 1 == freeze_steps:
-            unfreeze(frozen)
-            log.info("unfroze the backbone after %d steps", freeze_steps)
-        if on_step is not None:
-            on_step(step, lr, loss)
-
-    try:
-        result = fit(model, optimizer, train_loader, val_loader, epochs=epochs, scheduler=scheduler,
-                     on_step=step_hook)
-    finally:
-        unfreeze(frozen)  # a run that stopped while frozen leaves a trainable model
-    return TrainedRun(model, result, spec, planned)
-
-
-def _majority(task: Task) -> float:
-    labels = task.splits().val.tensors[1]
-    return float(torch.bincount(labels).max()) / len(labels)
-
-
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
+    spec = group_spec(task, 0, Candidate(head_lr, ratio), 0, epochs, protocol_epochs=full_epochs,
+                      schedule=schedule, layer_decay=layer_decay, freeze_epochs=freeze_epochs)
+    run = train_trial(task, spec, on_step=on_step)
+    return TrainedRun(run.model, run.fit, ScheduleSpec.from_json(spec.schedule), run.groups)
 
 
 @dataclass(frozen=True)
@@ -280,53 +264,70 @@ def select_groups(
     layer_decay: float = 1.0,
     freeze_epochs: int = 0,
     progress: SelectProgress | None = None,
+    backend: str | Backend = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    rundir: RunDir | None = None,
+    threads: int | None = THREADS,
+    on_trial: OnTrial | None = None,
 ) -> GroupSelection:
     """Successive halving over ``candidates`` (:func:`plan_grid`); returns every trial and
-    the winner's run. A trial is *collapsed* when training stopped on a
-    non-finite loss or its validation accuracy is no better than always answering the
-    most frequent class; collapsed trials never advance.
+    the winner's run. Trials run on ``backend`` (``"local"`` with ``workers`` processes,
+    ``"ray"``, or a backend object), each with ``threads`` torch CPU threads; each finished
+    trial is saved in ``rundir`` (a temporary directory when ``None``), so a killed
+    selection given the same directory resumes. A trial is *collapsed* by the rule of
+    :func:`lrscout.selection.halving.collapse_note`; collapsed trials never advance.
+    The last rung keeps its models, so the winner's run is taken, not retrained (unless
+    its checkpoint is gone: then it is retrained here, to the same numbers).
     """
     if not candidates:
         raise ConfigError("no candidates to select from")
+    if not 0 <= freeze_epochs < epochs:
+        raise ConfigError(f"freeze_epochs must be in [0, {epochs - 1}] for {epochs} epochs, got {freeze_epochs}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be >= 1 (or None), got {threads}")
     t0 = time.perf_counter()
     plan = plan_grid(len(candidates), epochs)
-    chance = _majority(task) + 0.5 / len(task.splits().val)
+    runner = backend_for(backend, workers, ray_address, threads)
     total = sum(r.size for r in plan.rungs)
-    alive = list(range(len(candidates)))
-    trials: list[GroupTrial] = []
-    last_runs: list[TrainedRun] = []
+    last = len(plan.rungs) - 1
     done = 0
-    for rung_index, rung in enumerate(plan.rungs):
-        rung_trials: list[GroupTrial] = []
-        last = rung_index == len(plan.rungs) - 1
-        for c in alive:
-            cand = candidates[c]
-            t1 = time.perf_counter()
-            run = train_groups(task, cand.head_lr, cand.ratio, rung.length, schedule=schedule, protocol_epochs=epochs,
-                               layer_decay=layer_decay, freeze_epochs=freeze_epochs)
-            res = run.fit
-            acc, loss = res.final_val_acc, _finite(res.final_val_loss)
-            collapsed = res.stopped is not None or loss is None or acc <= chance
-            note = res.stopped or ("validation loss not finite" if loss is None else
-                                   ("chance accuracy" if collapsed else None))
-            trial = GroupTrial(c, cand.head_lr, cand.ratio, rung_index, rung.length, acc, loss, collapsed,
-                               tuple(e.val_acc for e in res.epochs), note, time.perf_counter() - t1)
-            rung_trials.append(trial)
-            if last:
-                last_runs.append(run)
-            done += 1
-            log.info("rung %d: head lr %.3g ratio %.3g -> val acc %.4f%s", rung_index, cand.head_lr, cand.ratio,
-                     acc, " (collapsed)" if collapsed else "")
-            if progress is not None:
-                progress(done, total, f"rung {rung_index}: head {cand.head_lr:.2e} x{cand.ratio:g} -> {acc:.1%}")
-        trials.extend(rung_trials)
-        outcomes = [t.outcome() for t in rung_trials]
-        if not last:
-            keep = promote(outcomes, plan.rungs[rung_index + 1].size, by=RANKING)
-            alive = [rung_trials[i].candidate for i in keep]
-            if not alive:
-                raise ConfigError("every candidate collapsed in the short trials; lower the LRs or check the data")
-    order = promote(outcomes, len(outcomes), by=RANKING) or rank(outcomes)  # all collapsed: the least bad
-    win = order[0]
-    return GroupSelection(tuple(candidates), plan, tuple(trials), rung_trials[win], last_runs[win],
-                          time.perf_counter() - t0)
+
+    def spec_for(c: int, r: int) -> TrialSpec:
+        return group_spec(task, c, candidates[c], r, plan.rungs[r].length, protocol_epochs=epochs,
+                          schedule=schedule, layer_decay=layer_decay, freeze_epochs=freeze_epochs, last=r == last)
+
+    def report(t: TrialResult) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, f"rung {t.spec.rung}: head {t.spec.lr:.2e} x{t.spec.param('ratio'):g} -> "
+                                  f"{t.val_acc:.1%}")
+        if on_trial is not None:
+            on_trial(t)
+
+    own = rundir is None
+    store = RunDir(None, kind="finetune") if rundir is None else rundir
+    try:
+        with runner:
+            rungs = run_rungs(task, plan, range(len(candidates)), spec_for, store, runner, by=RANKING,
+                              on_trial=report, threads=threads)
+        if len(rungs) < len(plan.rungs):
+            raise ConfigError("every candidate collapsed in the short trials; lower the LRs or check the data")
+        top = rungs[-1]
+        outcomes = [outcome(t) for t in top]
+        order = promote(outcomes, len(outcomes), by=RANKING) or rank(outcomes)  # all collapsed: the least bad
+        winner = top[order[0]]
+        run = load_trained(task, winner, store.trials_dir)
+        if run is None:
+            log.info("the winner's checkpoint is gone: retraining %s here", winner.spec.trial_id)
+            with torch_threads(threads):
+                run = train_trial(task, winner.spec)
+        store.remove_checkpoints()
+    finally:
+        if own:
+            store.close()
+    trials = tuple(GroupTrial.from_trial(t) for results in rungs for t in results)
+    best = GroupTrial.from_trial(winner)
+    trained = TrainedRun(run.model, run.fit, ScheduleSpec.from_json(winner.spec.schedule), run.groups)
+    return GroupSelection(tuple(candidates), plan, trials, best, trained, time.perf_counter() - t0)

@@ -1,19 +1,40 @@
-"""Write results to a run directory: JSON (atomic) and PNG plots."""
+"""Write results to a run directory: JSON (atomic), PNG plots and HTML pages."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .._io import atomic_write_json
-from ..results import FindResult
-from .plots import save_figure
+from .._io import atomic_write_json, atomic_write_text
+from .html import render_compare, render_select
+from .plots import plot_find, save_figure
+
+if TYPE_CHECKING:
+    from ..results import FindResult
+    from ..selection.results import CompareResult, SelectResult
 
 
 def save_find(result: FindResult, out_dir: str | Path) -> tuple[Path, Path]:
     """``out_dir/find.json`` and ``out_dir/find.png``; returns both paths."""
     out = Path(out_dir)
     json_path = atomic_write_json(out / "find.json", result.to_json())
-    ax = result.plot()
+    ax = plot_find(result)
     png_path = out / "find.png"
     save_figure(ax.figure, png_path)
     return json_path, png_path
+
+
+def save_select(result: SelectResult, out_dir: str | Path) -> tuple[Path, Path]:
+    """``out_dir/select.json`` and ``out_dir/report.html``; returns both paths."""
+    out = Path(out_dir)
+    json_path = atomic_write_json(out / "select.json", result.to_json())
+    html_path = atomic_write_text(out / "report.html", render_select(result))
+    return json_path, html_path
+
+
+def save_compare(result: CompareResult, out_dir: str | Path) -> tuple[Path, Path]:
+    """``out_dir/compare.json`` and ``out_dir/report.html``; returns both paths."""
+    out = Path(out_dir)
+    json_path = atomic_write_json(out / "compare.json", result.to_json())
+    html_path = atomic_write_text(out / "report.html", render_compare(result))
+    return json_path, html_path

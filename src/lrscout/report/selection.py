@@ -10,13 +10,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._io import atomic_write_json, atomic_write_text
-from .plots import new_axes
+from .plots import new_axes, plot_find
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -87,7 +85,7 @@ def plot_candidates(result: SelectResult, ax: Axes | None = None) -> Axes:
 
 def plot_find_candidates(result: SelectResult, ax: Axes | None = None) -> Axes:
     """The range-test plot with a vertical line at each candidate LR (the choice in orange)."""
-    ax = result.find.plot(ax)
+    ax = plot_find(result.find, ax)
     for i, c in enumerate(result.candidates):
         chosen = c.lr == result.lr
         ax.axvline(c.lr, color="C1" if chosen else "0.4", lw=2.5 if chosen else 0.9, ls="-" if chosen else ":",
@@ -165,23 +163,3 @@ def plot_compare(result: CompareResult, ax: Axes | None = None) -> Axes:
     ax.set_title("Optimizer x schedule, each at its verified LR")
     ax.grid(True, axis="x", alpha=0.3)
     return ax
-
-
-def save_select(result: SelectResult, out_dir: str | Path) -> tuple[Path, Path]:
-    """``out_dir/select.json`` and ``out_dir/report.html``; returns both paths."""
-    from .html import render_select
-
-    out = Path(out_dir)
-    json_path = atomic_write_json(out / "select.json", result.to_json())
-    html_path = atomic_write_text(out / "report.html", render_select(result))
-    return json_path, html_path
-
-
-def save_compare(result: CompareResult, out_dir: str | Path) -> tuple[Path, Path]:
-    """``out_dir/compare.json`` and ``out_dir/report.html``; returns both paths."""
-    from .html import render_compare
-
-    out = Path(out_dir)
-    json_path = atomic_write_json(out / "compare.json", result.to_json())
-    html_path = atomic_write_text(out / "report.html", render_compare(result))
-    return json_path, html_path

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._io import atomic_write_json
 from ..curve.smoothing import rolling_median
-from .plots import new_axes
+from .plots import new_axes, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -95,3 +97,19 @@ def plot_diagnosis(diagnosis: Diagnosis, ax: Axes | None = None) -> Axes:
     ax.legend(fontsize=8, loc="best")
     ax.grid(True, which="major", alpha=0.3)
     return ax
+
+
+def save_train(result: TrainResult, out_dir: str | Path) -> tuple[Path, Path]:
+    """``out_dir/train.json`` and ``out_dir/train.png``; returns both paths."""
+    out = Path(out_dir)
+    json_path = atomic_write_json(out / "train.json", result.to_json())
+    save_figure(plot_train(result).figure, out / "train.png")  # type: ignore[arg-type]
+    return json_path, out / "train.png"
+
+
+def save_diagnosis(diagnosis: Diagnosis, out_dir: str | Path) -> tuple[Path, Path]:
+    """``out_dir/diagnosis.json`` and ``out_dir/diagnosis.png``; returns both paths."""
+    out = Path(out_dir)
+    json_path = atomic_write_json(out / "diagnosis.json", diagnosis.to_json())
+    save_figure(plot_diagnosis(diagnosis).figure, out / "diagnosis.png")  # type: ignore[arg-type]
+    return json_path, out / "diagnosis.png"

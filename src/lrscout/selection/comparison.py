@@ -32,13 +32,14 @@ from ..backends import Backend
 from ..checks import RULES, check_arguments
 from ..errors import ConfigError, DataError, require
 from ..optim import OPTIMIZERS, get_optimizer
+from ..report import save
 from ..results import FindResult
 from ..schedules import get_schedule, schedule_for
 from ..task import Task
 from .halving import RangeTestPlan, rank
 from .results import CompareEntry, CompareResult
-from .selection import (DEFAULT_BUDGET, THREADS, OnTrial, _backend, find_cost_runs, range_test_plan, run_range_test,
-                        run_trials, select, steps_per_epoch)
+from .driver import THREADS, OnTrial, backend_for, run_trials
+from .selection import DEFAULT_BUDGET, find_cost_runs, range_test_plan, run_range_test, select, steps_per_epoch
 from .store import RunDir
 from .trial import TrialSpec, torch_threads
 
@@ -170,7 +171,7 @@ def compare(
         free += [n for n in installed_lr_free() if n not in free]
     out = Path(out_dir) if out_dir is not None else None
     find_kwargs = dict(find_kwargs or {})
-    runner = _backend(backend, workers, ray_address, threads)
+    runner = backend_for(backend, workers, ray_address, threads)
 
     entries: list[CompareEntry] = []
     cost = 0.0
@@ -200,7 +201,5 @@ def compare(
     result = CompareResult(entries=tuple(entries[i] for i in order), cost_runs=cost,
                            seconds=time.perf_counter() - t0, config=config)
     if out is not None:
-        from ..report.selection import save_compare
-
-        save_compare(result, out)
+        save(result, out)
     return result

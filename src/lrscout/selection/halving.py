@@ -338,6 +338,33 @@ class Outcome:
     collapsed: bool = False
 
 
+def collapse_note(val_acc: float, val_loss: float | None, *, majority: float, n_val: int, num_classes: int,
+                  stopped: str | None = None) -> str | None:
+    """Why a finished run counts as collapsed (diverged, or learned nothing), or ``None``.
+
+    The one rule of lrscout, for ``select``'s and ``finetune``'s trials and the benchmarks:
+    collapsed when training stopped early (``stopped``: a NaN loss, the guard gave up),
+    when the validation loss is not finite (``None``), or when the accuracy is no better
+    than always answering the most frequent class (``val_acc <= majority + 0.5 / n_val``,
+    half an image of slack) *and* the loss is no better than a uniform guess
+    (``val_loss >= ln num_classes``). A slow start that has begun to learn (loss below
+    ``ln K``) is not collapsed.
+
+    >>> collapse_note(0.1, 2.31, majority=0.1, n_val=100, num_classes=10)
+    'chance accuracy (0.100) and a loss no better than a uniform guess (2.310)'
+    >>> collapse_note(0.1, 2.2, majority=0.1, n_val=100, num_classes=10) is None
+    True
+    """
+    if stopped is not None:
+        return stopped
+    if val_loss is None or not math.isfinite(val_loss):
+        return "validation loss not finite"
+    chance = val_acc <= majority + 0.5 / max(1, n_val)
+    if chance and val_loss >= math.log(num_classes):
+        return f"chance accuracy ({val_acc:.3f}) and a loss no better than a uniform guess ({val_loss:.3f})"
+    return None
+
+
 def rank_key(o: Outcome) -> tuple[bool, float, float, float]:
     """Sort key, best first: healthy, higher accuracy, lower loss, lower LR."""
     score = o.score if math.isfinite(o.score) else -math.inf

@@ -17,7 +17,8 @@
    validation split's size) count as tied and the lower validation loss decides
    (:func:`~lrscout.selection.halving.robust_rank`), with its schedule built for it.
 
-Trials run on a backend (:mod:`lrscout.backends`); each finished trial is saved at once
+Trials run on a backend (:mod:`lrscout.backends`) through the successive-halving driver
+(:mod:`lrscout.selection.driver`, which ``finetune`` shares); each finished trial is saved at once
 in the output directory, so a killed selection resumes where it stopped. Everything is
 seeded by the task: the same task, settings and seed give the same choice on any backend.
 """
@@ -26,26 +27,27 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..backends import Backend, get_backend
+from ..backends import Backend
 from ..engine import find_task
 from ..checks import RULES, check_arguments
 from ..errors import ConfigError, LrscoutError
 from ..optim import get_optimizer
+from ..report import save
 from ..results import FindResult
 from ..schedules import ScheduleSpec, schedule_for
 from ..task import Task
 from .candidates import ABOVE_ONSET, MAX_COUNT, PER_DECADE, candidate_lrs, min_loss_lr, top_of_ladder
-from .halving import (CONTINUED_FRACTION, FIND_STEPS, SHORT_FIND_STEPS, Outcome, Plan, RangeTestPlan, Trace,
-                      check_budget, plan_halving, plan_range_test, promote, rank, robust_rank, short_length)
+from .driver import THREADS, OnTrial, backend_for, outcome, run_rungs, run_trials
+from .halving import (CONTINUED_FRACTION, FIND_STEPS, SHORT_FIND_STEPS, Plan, RangeTestPlan, Trace,
+                      check_budget, plan_halving, plan_range_test, rank, robust_rank, short_length)
 from .results import Candidate, SelectResult
 from .store import RunDir
-from .trial import TrialResult, TrialSpec, run_payload, torch_threads
+from .trial import TrialResult, TrialSpec, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +55,6 @@ log = logging.getLogger(__name__)
 #: quality benchmark (8 tasks x 3 seeds): 2.5 (costing 2.2 runs) lands +0.1 points from
 #: a 21-point grid's best on average, +0.5 on the worst task; 3.5 (3.3 runs) +0.0 / +0.5.
 DEFAULT_BUDGET = 2.5
-
-OnTrial = Callable[[TrialResult], None]
-
-#: Torch CPU threads per trial by default: small vision models train fastest on one
-#: thread per process (trials run side by side for parallelism), and a fixed count makes
-#: CPU results identical on every backend.
-THREADS = 1
-
 
 def steps_per_epoch(task: Task) -> int:
     """Optimizer steps in one epoch of the task's training split."""
@@ -135,10 +129,6 @@ def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_coun
     )
 
 
-def _outcome(t: TrialResult) -> Outcome:
-    return Outcome(t.spec.lr, t.val_acc, t.val_loss, t.collapsed)
-
-
 def _trace(t: TrialResult, rungs: Sequence[Sequence[TrialResult]], total_steps: int) -> Trace:
     """A trial's validation history, its parent's included when it was continued."""
     by_id = {r.spec.trial_id: r for results in rungs for r in results}
@@ -159,46 +149,6 @@ def _val_size(task: Task) -> int | None:
         return len(task.splits().val)
     except (AttributeError, TypeError, LrscoutError):  # no sized validation split: no noise band
         return None
-
-
-def run_trials(
-    specs: Sequence[TrialSpec], task: Task, rundir: RunDir, backend: Backend, on_trial: OnTrial | None = None,
-    threads: int | None = THREADS,
-) -> list[TrialResult]:
-    """Results for ``specs``: loaded when already in ``rundir``, otherwise run on ``backend``
-    (each with ``threads`` CPU threads) and saved the moment each finishes."""
-    task_json = task.to_json()
-    results: list[TrialResult | None] = [rundir.load_trial(s, task_json) for s in specs]
-    todo = [i for i, r in enumerate(results) if r is None]
-    for i, r in enumerate(results):
-        if r is not None:
-            log.info("trial %s: finished earlier (val acc %.4f)", specs[i].trial_id, r.val_acc)
-    payloads = [{"task": task_json, "trial": specs[i].to_json(), "checkpoint_dir": str(rundir.trials_dir.resolve()),
-                 "threads": threads, "workdir": os.getcwd()} for i in todo]
-
-    def done(j: int, data: dict[str, Any]) -> None:
-        result = TrialResult.from_json(data)
-        rundir.save_trial(result)
-        results[todo[j]] = result
-        log.info("trial %s: lr %.3g, %d steps, val acc %.4f%s", result.spec.trial_id, result.spec.lr,
-                 result.spec.steps, result.val_acc, " (collapsed)" if result.collapsed else "")
-        if on_trial is not None:
-            on_trial(result)
-
-    if payloads:
-        rundir.trials_dir.mkdir(parents=True, exist_ok=True)
-        backend.map(run_payload, payloads, on_result=done)
-    return [r for r in results if r is not None]
-
-
-def _backend(backend: str | Backend, workers: int, ray_address: str | None, threads: int | None = THREADS) -> Backend:
-    if isinstance(backend, str):
-        if backend == "ray":
-            return get_backend(backend, workers=workers, ray_address=ray_address, cpus_per_trial=float(threads or 1))
-        return get_backend(backend, workers=workers, ray_address=ray_address)
-    if workers != 1 or ray_address is not None:
-        raise ConfigError("workers / ray_address configure a backend by name; set them on the Backend object")
-    return backend
 
 
 def select(
@@ -257,7 +207,7 @@ def select(
     protocol = schedule_for(1.0, schedule, epochs, spe, **params)  # validates kind and parameters now
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1 (or None), got {threads}")
-    runner = _backend(backend, workers, ray_address, threads)  # validates the backend name now
+    runner = backend_for(backend, workers, ray_address, threads)  # validates the backend name now
     total = epochs * spe
     quantum = short_quantum(protocol)
     continued = is_continued(protocol)
@@ -289,14 +239,14 @@ def select(
                  plan.to_json())
 
         with runner:
-            rungs = _run_plan(task, protocol, ladder, first, plan, rundir, runner, on_trial, threads)
+            rungs = run_rungs(task, plan, range(first, len(ladder)),
+                              lambda c, r: _trial_spec(c, ladder[c], r, plan, protocol), rundir, runner,
+                              below=range(first - 1, -1, -1), on_trial=on_trial, threads=threads)
         result = _assemble(task, protocol, ladder, plan, rungs, find, overhead, settings, time.perf_counter() - t0)
         if not keep_checkpoints:
             rundir.remove_checkpoints()
         if rundir.persistent:
-            from ..report.selection import save_select
-
-            save_select(result, rundir.path)
+            save(result, rundir.path)
     return result
 
 
@@ -312,36 +262,6 @@ def _trial_spec(c: int, lr: float, r: int, plan: Plan, protocol: ScheduleSpec) -
     )
 
 
-def _run_plan(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], first: int, plan: Plan, rundir: RunDir,
-              backend: Backend, on_trial: OnTrial | None, threads: int | None) -> list[list[TrialResult]]:
-    """Run the rungs in turn; between rungs the best healthy trials advance.
-
-    Rung 0 trains ``ladder[first:]`` (the budget's share, from the top). While fewer of its
-    trials are healthy than the next rung takes, it goes on down the ladder one candidate
-    at a time: collapsing short runs say the LRs are too high, and a budget spent on them
-    alone would leave nothing to choose (this costs more than the plan; the cost says so).
-    """
-    alive = list(range(first, len(ladder)))
-    rungs: list[list[TrialResult]] = []
-    for r, rung in enumerate(plan.rungs):
-        if not alive:
-            break
-        specs = [_trial_spec(c, ladder[c], r, plan, protocol) for c in alive]
-        results = run_trials(specs, task, rundir, backend, on_trial, threads)
-        if r == 0:
-            need = plan.rungs[1].size if len(plan.rungs) > 1 else 1
-            while first > 0 and sum(not t.collapsed for t in results) < need:
-                first -= 1
-                log.info("too few healthy short runs: adding candidate %.3g from below", ladder[first])
-                results = run_trials([_trial_spec(first, ladder[first], 0, plan, protocol)], task, rundir, backend,
-                                     on_trial, threads) + results
-        rungs.append(results)
-        if r + 1 < len(plan.rungs):
-            keep = promote([_outcome(t) for t in results], plan.rungs[r + 1].size)
-            alive = sorted(results[i].spec.candidate for i in keep)
-    return rungs
-
-
 def _safe_fallback(earlier: list[list[TrialResult]], below: float) -> TrialResult | None:
     """The best healthy earlier-rung trial at an LR below every collapsed finalist.
 
@@ -352,7 +272,7 @@ def _safe_fallback(earlier: list[list[TrialResult]], below: float) -> TrialResul
     pool = [t for results in earlier for t in results if not t.collapsed and t.spec.lr < below]
     if not pool:
         return None
-    return pool[rank([_outcome(t) for t in pool])[0]]
+    return pool[rank([outcome(t) for t in pool])[0]]
 
 
 def _assemble(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan: Plan,

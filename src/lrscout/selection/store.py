@@ -1,10 +1,11 @@
-"""A selection's directory: what makes a killed ``select`` / ``compare`` resumable.
+"""A selection's directory: what makes a killed ``select`` / ``compare`` / ``finetune`` resumable.
 
     DIR/.lrscout.lock       held while a run works in DIR: a second process is refused at once
     DIR/select-state.json   the selection's settings; a rerun with other settings is refused
                             once a trial has finished (before that there is nothing to
                             resume, and the new settings replace the old)
-    DIR/find.json           the range test (reused on resume)
+                            (``finetune-state.json`` for a fine-tuning run)
+    DIR/find.json           the range test (reused on resume; ``find_ratio.json`` the ratio sweep)
     DIR/trials/<id>.json    one file per finished trial, written atomically
     DIR/trials/<id>.pt      checkpoints a promoted trial continues from (removed at the end)
 
@@ -38,7 +39,8 @@ def _normal(obj: Any) -> Any:
 
 
 class RunDir:
-    """The files of one selection in ``path`` (a temporary directory when ``None``).
+    """The files of one selection in ``path`` (a temporary directory when ``None``);
+    ``kind`` names its state file (``select-state.json``, ``finetune-state.json``).
 
     Use it as a context manager: entering claims the directory under a lock
     (:class:`~lrscout._io.DirLock`); leaving with an :class:`LrscoutError` before any trial
@@ -46,12 +48,13 @@ class RunDir:
     if it made it), so nothing stale blocks the corrected command.
     """
 
-    def __init__(self, path: str | Path | None) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="lrscout-select-") if path is None else None
+    def __init__(self, path: str | Path | None, kind: str = "select") -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"lrscout-{kind}-") if path is None else None
         self.path = Path(self._tmp.name if self._tmp is not None else path)  # type: ignore[arg-type]
         self.persistent = self._tmp is None
         self._lock: DirLock | None = None
         self._created: list[Path] = []  # files this run wrote that a failed start takes back
+        self.kind = kind
 
     def __getstate__(self) -> dict[str, Any]:
         # a copy sent to a worker (Ray pickles the trial function with it) reads and writes
@@ -94,7 +97,7 @@ class RunDir:
 
     def claim(self, settings: dict[str, Any]) -> bool:
         """Record ``settings`` or check them against a previous run; True when resuming."""
-        state_path = self.path / "select-state.json"
+        state_path = self.path / f"{self.kind}-state.json"
         settings = _normal(settings)
         old: Any = None
         if state_path.exists():  # a damaged state file is refused; a stale one gives way below
@@ -122,8 +125,9 @@ class RunDir:
         atomic_write_json(state_path, {"version": STATE_VERSION, "settings": settings})
         return resumable
 
-    def load_find(self) -> FindResult | None:
-        path = self.path / "find.json"
+    def load_find(self, name: str = "find") -> FindResult | None:
+        """The range test saved as ``name.json``, or ``None``."""
+        path = self.path / f"{name}.json"
         if not path.exists():
             return None
         try:
@@ -131,8 +135,8 @@ class RunDir:
         except (OSError, json.JSONDecodeError, KeyError) as exc:
             raise DataError(f"{path} is unreadable: {exc}") from exc
 
-    def save_find(self, result: FindResult) -> None:
-        atomic_write_json(self.path / "find.json", result.to_json())
+    def save_find(self, result: FindResult, name: str = "find") -> None:
+        atomic_write_json(self.path / f"{name}.json", result.to_json())
 
     def load_trial(self, spec: TrialSpec, task: dict[str, Any]) -> TrialResult | None:
         """The finished trial ``spec`` names, or ``None``; a file for another spec is refused."""

@@ -1,5 +1,12 @@
 """One trial of a selection: train a fresh model at one LR on the user's protocol.
 
+Two kinds of trial (``TrialSpec.kind``), one worker: ``"lr"`` trains the task's model with
+one LR for every parameter (``select``); ``"groups"`` trains it with discriminative LRs,
+``lr`` for the head and ``lr * ratio`` for the backbone (:func:`lrscout.models.param_groups`,
+with ``layer_decay``), the backbone frozen for the first ``freeze_epochs`` of the protocol
+(compressed with the schedule), for ``finetune``. The successive-halving driver
+(:mod:`lrscout.selection.driver`) runs both the same way.
+
 A trial is described by plain JSON (:class:`TrialSpec`, plus the task), so any backend can
 ship it to a worker process or a Ray node, and its outcome comes back as plain JSON
 (:class:`TrialResult`). Every trial of a task starts from the same weights (the task's
@@ -27,25 +34,37 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from .._io import atomic_write
 from ..errors import ConfigError, DataError
 from ..schedules import ScheduleSpec
 from ..schedules.torch_adapter import set_base_lr
+from ..models import freeze_backbone, param_groups, unfreeze
 from ..task import Task
 from ..training import fit
+from ..training.loop import FitResult
+from ..training.result import TrainResult
+from .halving import collapse_note
 
 log = logging.getLogger(__name__)
 
 #: Batch size for validation passes (only speed depends on it).
 EVAL_BATCH = 512
+
+#: The kinds of trial :func:`run_trial` knows, and the extra hyper-parameters each takes
+#: in ``TrialSpec.params`` (with their defaults).
+TRIAL_KINDS: dict[str, dict[str, Any]] = {
+    "lr": {},
+    "groups": {"ratio": 1.0, "layer_decay": 1.0, "freeze_epochs": 0},
+}
 
 
 @dataclass(frozen=True)
@@ -55,7 +74,10 @@ class TrialSpec:
     ``schedule`` is the full protocol's :class:`ScheduleSpec` JSON at this LR; ``compress``
     squeezes it into ``steps`` optimizer steps; ``parent`` names the trial whose
     checkpoint at step ``start_step`` this one continues; ``checkpoint`` asks for one at
-    the end. Steps count from 0 at the start of the protocol.
+    the end (with the run's record, so a driver can take the trained model from it). Steps
+    count from 0 at the start of the protocol. ``kind`` is one of :data:`TRIAL_KINDS`,
+    ``params`` its extra hyper-parameters (``"groups"``: ``ratio``, ``layer_decay``,
+    ``freeze_epochs``); ``lr`` is the head's LR there.
     """
 
     trial_id: str
@@ -68,11 +90,22 @@ class TrialSpec:
     start_step: int = 0
     parent: str | None = None
     checkpoint: bool = False
+    kind: str = "lr"
+    params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0 <= self.start_step < self.steps:
             raise ConfigError(f"trial {self.trial_id}: need 0 <= start step < steps, got {self.start_step}, "
                               f"{self.steps}")
+        if self.kind not in TRIAL_KINDS:
+            raise ConfigError(f"unknown trial kind {self.kind!r}; known: {', '.join(TRIAL_KINDS)}")
+        unknown = set(self.params) - set(TRIAL_KINDS[self.kind])
+        if unknown:
+            raise ConfigError(f"trial kind {self.kind!r} takes no {', '.join(sorted(unknown))}")
+
+    def param(self, name: str) -> Any:
+        """The extra hyper-parameter ``name`` of this kind (its default when not given)."""
+        return self.params.get(name, TRIAL_KINDS[self.kind][name])
 
     @property
     def epochs(self) -> float:
@@ -85,11 +118,14 @@ class TrialSpec:
         return self.steps == int(self.schedule["epochs"]) * int(self.schedule["steps_per_epoch"])
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "trial_id": self.trial_id, "candidate": self.candidate, "lr": self.lr, "rung": self.rung,
             "steps": self.steps, "schedule": self.schedule, "compress": self.compress,
             "start_step": self.start_step, "parent": self.parent, "checkpoint": self.checkpoint,
         }
+        if self.kind != "lr":  # select's trials keep the JSON they always had
+            data.update(kind=self.kind, params=dict(self.params))
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrialSpec:
@@ -98,6 +134,7 @@ class TrialSpec:
             rung=int(data["rung"]), steps=int(data["steps"]), schedule=dict(data["schedule"]),
             compress=bool(data.get("compress", False)), start_step=int(data.get("start_step", 0)),
             parent=data.get("parent"), checkpoint=bool(data.get("checkpoint", False)),
+            kind=str(data.get("kind", "lr")), params=dict(data.get("params", {})),
         )
 
 
@@ -244,8 +281,46 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Any:
                         "to retrain that trial, or use another out_dir", argument="out_dir") from exc
 
 
-def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = None) -> TrialResult:
-    """Train one trial and measure it on the validation split (never the test split)."""
+def default_weight_decay(task: Task) -> float:
+    """The weight decay ``task``'s optimizer applies by default (AdamW: 0.01)."""
+    probe = task.build_optimizer([torch.zeros(1, requires_grad=True)])
+    return float(probe.defaults.get("weight_decay", 0.0))
+
+
+@dataclass
+class TrialRun:
+    """A trial trained in this process: the model, the loop's record, the outcome, and the
+    planned parameter groups (``name``, base ``lr``, ``weight_decay``, ``params`` count;
+    one group for a ``"lr"`` trial)."""
+
+    model: nn.Module
+    fit: FitResult
+    result: TrialResult
+    groups: tuple[dict[str, Any], ...]
+
+    def train_result(self, steps_per_epoch: int) -> TrainResult:
+        """The run as a :class:`TrainResult` (LR from the trial, schedule its full plan)."""
+        best = max(self.fit.epochs, key=lambda e: e.val_acc).epoch if self.fit.epochs else None
+        return TrainResult(lr=self.result.spec.lr, lr_source="select", schedule=self.result.spec.schedule,
+                           fit=self.fit, steps_per_epoch=steps_per_epoch, best_epoch=best, task=dict(self.result.task))
+
+
+def _optimizer(task: Task, model: nn.Module, spec: TrialSpec) -> tuple[torch.optim.Optimizer, tuple[dict[str, Any], ...]]:
+    if spec.kind == "groups":
+        groups = param_groups(model, spec.lr, spec.param("ratio"), layer_decay=spec.param("layer_decay"),
+                              weight_decay=default_weight_decay(task))
+        planned = tuple({"name": g["name"], "lr": g["lr"], "weight_decay": g["weight_decay"],
+                         "params": len(g["params"])} for g in groups)
+        return task.build_optimizer(groups, spec.lr), planned
+    params = list(model.parameters())
+    optimizer = task.build_optimizer(params, lr=spec.lr)
+    return optimizer, ({"name": "all", "lr": spec.lr, "weight_decay": task.weight_decay, "params": len(params)},)
+
+
+def train_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = None,
+                on_step: Callable[[int, float, float], None] | None = None) -> TrialRun:
+    """Train one trial in this process and measure it on the validation split (never the
+    test split); ``on_step(step, lr, loss)`` after every optimizer step."""
     t0 = time.perf_counter()
     splits = task.splits()
     train = task.train_loader()
@@ -254,8 +329,12 @@ def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = N
     if full.steps_per_epoch != len(train):
         raise DataError(f"trial {spec.trial_id} was planned for {full.steps_per_epoch} steps per epoch, "
                         f"the data gives {len(train)}")
+    freeze_epochs = int(spec.param("freeze_epochs")) if spec.kind == "groups" else 0
+    if not 0 <= freeze_epochs < full.epochs:
+        raise ConfigError(f"freeze_epochs must be in [0, {full.epochs - 1}] for {full.epochs} epochs, "
+                          f"got {freeze_epochs}")
     model = task.build_model(splits.info)  # seeded: every candidate starts from the same weights
-    optimizer = task.build_optimizer(model.parameters(), lr=spec.lr)
+    optimizer, planned = _optimizer(task, model, spec)
     scheduler: Any = compressed_scheduler(optimizer, full, spec.steps) if spec.compress else full.build(optimizer)
     spe = full.steps_per_epoch
     start, rng = 0, None
@@ -273,34 +352,68 @@ def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = N
         else:
             log.info("trial %s: no checkpoint of %s, retraining its %d steps", spec.trial_id, spec.parent,
                      spec.start_step)
+    # gradual unfreezing: the head alone for the same fraction of the (compressed) steps
+    freeze_steps = (freeze_epochs * spec.steps) // full.epochs
+    if start > 0 and freeze_steps > 0:
+        raise ConfigError("a continued trial cannot freeze its backbone (plans with freezing restart)")
+    frozen = freeze_backbone(model) if freeze_steps > 0 else []
+
+    def step_hook(step: int, lr: float, loss: float) -> None:
+        if frozen and step + 1 == freeze_steps:
+            unfreeze(frozen)
+            log.info("trial %s: unfroze the backbone after %d steps", spec.trial_id, freeze_steps)
+        if on_step is not None:
+            on_step(step, lr, loss)
+
     window = StepWindow(train, start, spec.steps, spe, rng)
-    result = fit(model, optimizer, window, val, epochs=window.end_epoch, scheduler=scheduler,
-                 start_epoch=window.start_epoch)
+    try:
+        result = fit(model, optimizer, window, val, epochs=window.end_epoch, scheduler=scheduler,
+                     start_epoch=window.start_epoch, on_step=step_hook if (frozen or on_step is not None) else None)
+    finally:
+        unfreeze(frozen)  # a run that stopped while frozen leaves a trainable model
     history = tuple(
         EpochRecord(e.epoch, e.val_acc, _finite_or_none(e.val_loss), _finite_or_none(e.train_loss), e.lr,
                     min(e.epoch * spe, spec.steps))
         for e in result.epochs if min(e.epoch * spe, spec.steps) > spec.start_step
     )
+    labels = splits.val.tensors[1]
+    majority = float(torch.bincount(labels).max()) / len(labels)
+    val_loss = _finite_or_none(result.final_val_loss)
+    acc = result.final_val_acc
+    note = collapse_note(acc, val_loss, stopped=result.stopped, majority=majority, n_val=len(labels),
+                         num_classes=splits.info.num_classes)
+    outcome = TrialResult(
+        spec=spec, val_acc=acc, val_loss=val_loss, collapsed=note is not None, history=history, note=note,
+        steps_trained=len(result.step_loss), seconds=time.perf_counter() - t0, task=task.to_json(),
+    )
+    run = TrialRun(model, result, outcome, planned)
     if spec.checkpoint and checkpoint_dir is not None:
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
-                 "cuda_rng": list(torch.cuda.get_rng_state_all()) if task.torch_device.type == "cuda" else []}
+                 "cuda_rng": list(torch.cuda.get_rng_state_all()) if task.torch_device.type == "cuda" else [],
+                 "train": run.train_result(spe).to_json(), "groups": [dict(g) for g in planned]}
         atomic_write(checkpoint_path(checkpoint_dir, spec.trial_id), lambda p: torch.save(state, p))
-    labels = splits.val.tensors[1]
-    majority = float(torch.bincount(labels).max()) / len(labels)
-    uniform_loss = math.log(splits.info.num_classes)  # the loss of knowing nothing
-    val_loss = _finite_or_none(result.final_val_loss)
-    acc = result.final_val_acc
-    note = result.stopped
-    chance = acc <= majority + 0.5 / len(labels)
-    collapsed = note is not None or val_loss is None or (chance and val_loss >= uniform_loss)
-    if collapsed and note is None:
-        note = ("validation loss not finite" if val_loss is None else
-                f"chance accuracy ({acc:.3f}) and a loss no better than a uniform guess ({val_loss:.3f})")
-    return TrialResult(
-        spec=spec, val_acc=acc, val_loss=val_loss, collapsed=collapsed, history=history, note=note,
-        steps_trained=len(result.step_loss), seconds=time.perf_counter() - t0, task=task.to_json(),
-    )
+    return run
+
+
+def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = None) -> TrialResult:
+    """Train one trial and measure it on the validation split (never the test split)."""
+    return train_trial(task, spec, checkpoint_dir).result
+
+
+def load_trained(task: Task, result: TrialResult, checkpoint_dir: str | Path | None) -> TrialRun | None:
+    """The model and record that ``result``'s trial, run with ``checkpoint=True``, left in
+    ``checkpoint_dir``, rebuilt in this process; ``None`` when the checkpoint is gone."""
+    path = checkpoint_path(checkpoint_dir, result.spec.trial_id) if checkpoint_dir is not None else None
+    if path is None or not path.exists():
+        return None
+    state = load_checkpoint(path, task.torch_device)
+    if "train" not in state:
+        return None
+    model = task.build_model(task.splits().info)
+    model.load_state_dict(state["model"])
+    return TrialRun(model, TrainResult.from_json(state["train"]).fit, result,
+                    tuple(dict(g) for g in state["groups"]))
 
 
 @contextlib.contextmanager

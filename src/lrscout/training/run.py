@@ -55,6 +55,8 @@ from .._io import DirLock, atomic_write, atomic_write_json, atomic_write_text
 from ..engine import find_task
 from ..checks import check_arguments
 from ..errors import ConfigError, DataError, require
+from ..report.plots import save_figure
+from ..report.training import plot_train
 from ..results import FindResult
 from ..schedules import ScheduleSpec, get_schedule, schedule_for
 from ..state import RngState, data_generators
@@ -125,12 +127,10 @@ class _RunFiles:
         """train.json every time; train.png at the end, and between epochs only when the
         training since the last one took PLOT_OVERHEAD times as long as drawing it (a
         figure costs ~0.5 s, more than a whole epoch of a small task)."""
-        from ..report.plots import save_figure
-
         atomic_write_json(self.dir / "train.json", result.to_json())
         now = time.perf_counter()
         if final or now - self._plot_done >= PLOT_OVERHEAD * self._plot_seconds:
-            save_figure(cast("Figure", result.plot().figure), self.dir / "train.png")
+            save_figure(cast("Figure", plot_train(result).figure), self.dir / "train.png")
             self._plot_done = time.perf_counter()
             self._plot_seconds = self._plot_done - now
 

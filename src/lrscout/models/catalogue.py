@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .errors import ConfigError, require, unknown_name
+from ..errors import ConfigError, require, unknown_name
 
 
 class SimpleCNN(nn.Module):

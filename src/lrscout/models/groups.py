@@ -1,6 +1,6 @@
 """Discriminative learning rates: parameter groups for a head and its backbone, and freezing.
 
-The head (see :func:`~lrscout.finetuning.pretrained.find_head`) learns at ``head_lr``. The
+The head (see :func:`~lrscout.models.pretrained.find_head`) learns at ``head_lr``. The
 backbone is cut into blocks in input-to-output order, and block ``i`` of ``n`` learns at::
 
     lr_i = head_lr * backbone_ratio * layer_decay ** (n - 1 - i)

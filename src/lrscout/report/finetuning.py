@@ -1,7 +1,7 @@
 """Files, figures and the HTML page of a fine-tuning run (matplotlib Agg; atomic writes).
 
-The page uses the same self-contained layout as ``lrscout select``'s report (the helpers
-of :mod:`lrscout.report.html`): embedded PNGs, inline CSS, no script.
+The page uses the same self-contained layout as ``lrscout select``'s report (the building
+blocks of :mod:`lrscout.report.page`): embedded PNGs, inline CSS, no script.
 """
 
 from __future__ import annotations
@@ -15,13 +15,20 @@ import numpy as np
 import torch
 
 from .._io import atomic_write, atomic_write_json, atomic_write_text
-from ..report.files import save_find
-from ..report.plots import new_axes, save_figure
+from .files import save_find
+from .page import escape as _e
+from .page import figure as _figure
+from .page import loss as _loss
+from .page import page as _page
+from .page import pct as _pct
+from .page import table as _table
+from .plots import new_axes, plot_find, save_figure
+from .training import plot_train
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from .result import FinetuneResult
+    from ..finetuning.result import FinetuneResult
 
 CHECKPOINT_VERSION = 1
 
@@ -66,10 +73,6 @@ def _frame(x: int, y: int) -> Any:
 
 def render_finetune(result: FinetuneResult) -> str:
     """The HTML page of a fine-tuning run (a complete document)."""
-    # imported here: lrscout.report.html reads lrscout.__version__, which is defined after
-    # the package imports this module
-    from ..report.html import _e, _figure, _loss, _page, _pct, _table
-
     task = result.task
     best = result.candidates[result.best]
     test = f", test accuracy <b>{_pct(result.test_acc)}</b>" if result.test_acc is not None else ""
@@ -103,7 +106,7 @@ def render_finetune(result: FinetuneResult) -> str:
         rec,
         "<h2>Parameter groups</h2>", groups,
         "<h2>Head LR x backbone ratio</h2>",
-        _figure(result.plot(), "validation accuracy over the candidate grid",
+        _figure(plot_grid(result), "validation accuracy over the candidate grid",
                 "First-rung validation accuracy of every (head LR, backbone ratio) pair; ratio 1 is one LR for "
                 "every group. Framed: the choice, made on the last rung."),
         trials,
@@ -114,14 +117,14 @@ def render_finetune(result: FinetuneResult) -> str:
     ]
     if result.find is not None:
         parts += ["<h2>Range test: head LR (group ratios fixed)</h2>",
-                  _figure(result.find.plot(), "range test of the common multiplier",
+                  _figure(plot_find(result.find), "range test of the common multiplier",
                           "Loss against the head LR while every group keeps its ratio to the head.")]
     if result.ratio_find is not None:
         parts += ["<h2>Range test: backbone LR (head LR fixed)</h2>",
-                  _figure(result.ratio_find.plot(), "range test of the backbone ratio",
+                  _figure(plot_find(result.ratio_find), "range test of the backbone ratio",
                           f"Loss against the backbone LR with the head at {result.ratio_find.config['head_lr']:.3g}.")]
     parts += ["<h2>The chosen run</h2>",
-              _figure(result.train.plot(), "training curve", "Training loss and LR per step, validation loss per epoch."),
+              _figure(plot_train(result.train), "training curve", "Training loss and LR per step, validation loss per epoch."),
               f"<details><summary>result JSON</summary><pre>{_e(json.dumps(_summary(result), indent=2))}</pre>"
               "</details>"]
     return _page(f"lrscout finetune: {task.get('dataset')} head {best.head_lr:.3g} ratio {best.ratio:g}", "".join(parts))
@@ -144,18 +147,18 @@ def save_finetune(result: FinetuneResult, out_dir: str | Path, model: torch.nn.M
     """
     out = Path(out_dir)
     paths = [atomic_write_json(out / "finetune.json", result.to_json())]
-    save_figure(result.plot().figure, out / "finetune.png")
+    save_figure(plot_grid(result).figure, out / "finetune.png")
     paths.append(out / "finetune.png")
     if result.find is not None:
         paths.extend(save_find(result.find, out))
     if result.ratio_find is not None:
         paths.append(atomic_write_json(out / "find_ratio.json", result.ratio_find.to_json()))
-        ax = result.ratio_find.plot()
+        ax = plot_find(result.ratio_find)
         ax.set_title("backbone LR sweep (head LR fixed)")
         save_figure(ax.figure, out / "find_ratio.png")
         paths.append(out / "find_ratio.png")
     paths.append(atomic_write_json(out / "train.json", result.train.to_json()))
-    save_figure(result.train.plot().figure, out / "train.png")
+    save_figure(plot_train(result.train).figure, out / "train.png")
     paths.append(out / "train.png")
     paths.append(atomic_write_text(out / "report.html", render_finetune(result)))
     if model is not None:

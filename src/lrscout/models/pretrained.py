@@ -38,7 +38,7 @@ from torch import nn
 
 from ..data import DataInfo
 from ..errors import ConfigError, DataError, require
-from ..models import build_model
+from .catalogue import build_model
 
 log = logging.getLogger(__name__)
 
