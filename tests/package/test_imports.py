@@ -35,7 +35,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("lrscout.training",),  # the loop, the guard, train(), diagnosis
     ("lrscout.selection",),  # trials, the successive-halving driver, select, compare
     ("lrscout.finetuning",),  # range tests per group, the 2-D selection on select's driver
-    ("lrscout", "lrscout.cli"),  # the public API (__init__) and the command line
+    # the public API (``lrscout/__init__.py`` alone), the command line, framework callbacks
+    ("lrscout", "lrscout.cli", "lrscout.integrations"),
 )
 
 
@@ -102,7 +103,8 @@ def layer_of(module: str) -> int:
     best = -1, -1  # (length of the matching prefix, layer)
     for i, layer in enumerate(LAYERS):
         for prefix in layer:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best[0]:
+            inside = module == prefix or (prefix != "lrscout" and module.startswith(prefix + "."))
+            if inside and len(prefix) > best[0]:
                 best = len(prefix), i
     if best[1] < 0:
         raise AssertionError(f"{module} is in no layer of LAYERS: place it")
