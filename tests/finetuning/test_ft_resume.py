@@ -33,6 +33,8 @@ def comparable(result: FinetuneResult) -> dict[str, Any]:
     data = result.to_json()
     data.pop("seconds")
     data["train"].pop("seconds")
+    for e in data["train"]["epochs"]:
+        e.pop("seconds")
     for key in ("find", "ratio_find"):
         if data[key] is not None:
             data[key].pop("seconds")

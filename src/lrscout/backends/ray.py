@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,11 +120,22 @@ class RayBackend:
                     on_result(i, results[i])  # type: ignore[arg-type]
 
         class _Collect(tune.Callback):
-            """Save each trial's result in the driver the moment it reports."""
+            """Save each trial's result in the driver the moment it reports.
+
+            Tune pickles its callbacks with the experiment state; ``take`` (and the caller's
+            ``on_result`` behind it: progress bars, open files) stays in the driver, so it is
+            an attribute left out of the pickle, not a closure."""
+
+            def __init__(self, sink: Callable[[dict[str, Any]], None]) -> None:
+                self.sink: Callable[[dict[str, Any]], None] | None = sink
+
+            def __getstate__(self) -> dict[str, Any]:
+                return {"sink": None}
 
             def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
                                 **info: Any) -> None:
-                take(result)
+                if self.sink is not None:
+                    self.sink(result)
 
         resources = {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial}
         trainable = tune.with_resources(tune.with_parameters(_trainable, job=job, payloads=list(payloads)), resources)
@@ -134,7 +145,7 @@ class RayBackend:
             param_space={"index": tune.grid_search(list(range(len(payloads))))},
             tune_config=tune.TuneConfig(reuse_actors=True),
             run_config=tune.RunConfig(
-                name=f"rung{self._rungs}", storage_path=self._storage.name, verbose=0, callbacks=[_Collect()],
+                name=f"rung{self._rungs}", storage_path=self._storage.name, verbose=0, callbacks=[_Collect(take)],
                 failure_config=tune.FailureConfig(max_failures=2),  # trials are deterministic: a retry is safe
             ),
         )

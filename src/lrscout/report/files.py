@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .._io import atomic_write_json, atomic_write_text
 from .html import render_compare, render_select
 from .plots import plot_find, save_figure
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from ..results import FindResult
     from ..selection.results import CompareResult, SelectResult
 
@@ -20,7 +22,7 @@ def save_find(result: FindResult, out_dir: str | Path) -> tuple[Path, Path]:
     json_path = atomic_write_json(out / "find.json", result.to_json())
     ax = plot_find(result)
     png_path = out / "find.png"
-    save_figure(ax.figure, png_path)
+    save_figure(cast("Figure", ax.figure), png_path)
     return json_path, png_path
 
 

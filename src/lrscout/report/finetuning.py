@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from .training import plot_train
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
     from ..finetuning.result import FinetuneResult
 
@@ -48,7 +49,7 @@ def plot_grid(result: FinetuneResult, ax: Axes | None = None) -> Axes:
     cmap = colormaps["viridis"].with_extremes(bad="0.85")  # collapsed trials in grey
     image = ax.imshow(np.ma.masked_invalid(grid), origin="lower", cmap=cmap, aspect="auto")
     for (i, j), value in np.ndenumerate(grid):
-        dark = not math.isnan(value) and float(image.norm(value)) < 0.6  # viridis: dark below ~0.6
+        dark = not math.isnan(value) and float(np.asarray(image.norm(value))) < 0.6  # viridis: dark below ~0.6
         ax.text(j, i, "collapsed" if math.isnan(value) else f"{value:.1%}", ha="center", va="center",
                 fontsize=8, color="white" if dark else "black")
     best = result.candidates[result.best]
@@ -96,9 +97,9 @@ def render_finetune(result: FinetuneResult) -> str:
         last = trials[max(trials)] if trials else None
         cls = "chosen" if i == result.best else ("bad" if last is not None and last.collapsed else "")
         rows.append(([f"{c.head_lr:.4g}", f"{c.ratio:g}", *cells, _loss(last.val_loss if last else None)], cls))
-    trials = _table(["head LR", "ratio", *[f"rung {i} ({r.length} ep.)" for i, r in enumerate(rungs)],
+    grid_table = _table(["head LR", "ratio", *[f"rung {i} ({r.length} ep.)" for i, r in enumerate(rungs)],
                      "val loss (last)"], rows)
-    parts = [
+    parts: list[str] = [
         "<h1>lrscout finetune</h1>",
         f'<p class="sub">{_e(task.get("dataset"))} · {_e(task.get("model"))} from '
         f'{_e(task.get("weights") or ("published weights" if task.get("pretrained") else "scratch"))} · '
@@ -109,7 +110,7 @@ def render_finetune(result: FinetuneResult) -> str:
         _figure(plot_grid(result), "validation accuracy over the candidate grid",
                 "First-rung validation accuracy of every (head LR, backbone ratio) pair; ratio 1 is one LR for "
                 "every group. Framed: the choice, made on the last rung."),
-        trials,
+        grid_table,
         "<p>Successive halving: short runs train the schedule compressed into their epochs; a third of each "
         "rung goes on. Ranking: healthy runs first, then the sum of each run's validation-accuracy rank and "
         "validation-loss rank (ties: lower loss, then lower head LR). "
@@ -147,7 +148,7 @@ def save_finetune(result: FinetuneResult, out_dir: str | Path, model: torch.nn.M
     """
     out = Path(out_dir)
     paths = [atomic_write_json(out / "finetune.json", result.to_json())]
-    save_figure(plot_grid(result).figure, out / "finetune.png")
+    save_figure(cast("Figure", plot_grid(result).figure), out / "finetune.png")
     paths.append(out / "finetune.png")
     if result.find is not None:
         paths.extend(save_find(result.find, out))
@@ -155,10 +156,10 @@ def save_finetune(result: FinetuneResult, out_dir: str | Path, model: torch.nn.M
         paths.append(atomic_write_json(out / "find_ratio.json", result.ratio_find.to_json()))
         ax = plot_find(result.ratio_find)
         ax.set_title("backbone LR sweep (head LR fixed)")
-        save_figure(ax.figure, out / "find_ratio.png")
+        save_figure(cast("Figure", ax.figure), out / "find_ratio.png")
         paths.append(out / "find_ratio.png")
     paths.append(atomic_write_json(out / "train.json", result.train.to_json()))
-    save_figure(plot_train(result.train).figure, out / "train.png")
+    save_figure(cast("Figure", plot_train(result.train).figure), out / "train.png")
     paths.append(out / "train.png")
     paths.append(atomic_write_text(out / "report.html", render_finetune(result)))
     if model is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from .plots import new_axes, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
     from ..training.diagnosis import Diagnosis
     from ..training.result import TrainResult
@@ -103,7 +104,7 @@ def save_train(result: TrainResult, out_dir: str | Path) -> tuple[Path, Path]:
     """``out_dir/train.json`` and ``out_dir/train.png``; returns both paths."""
     out = Path(out_dir)
     json_path = atomic_write_json(out / "train.json", result.to_json())
-    save_figure(plot_train(result).figure, out / "train.png")  # type: ignore[arg-type]
+    save_figure(cast("Figure", plot_train(result).figure), out / "train.png")
     return json_path, out / "train.png"
 
 
@@ -111,5 +112,5 @@ def save_diagnosis(diagnosis: Diagnosis, out_dir: str | Path) -> tuple[Path, Pat
     """``out_dir/diagnosis.json`` and ``out_dir/diagnosis.png``; returns both paths."""
     out = Path(out_dir)
     json_path = atomic_write_json(out / "diagnosis.json", diagnosis.to_json())
-    save_figure(plot_diagnosis(diagnosis).figure, out / "diagnosis.png")  # type: ignore[arg-type]
+    save_figure(cast("Figure", plot_diagnosis(diagnosis).figure), out / "diagnosis.png")
     return json_path, out / "diagnosis.png"
