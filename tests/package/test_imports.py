@@ -25,7 +25,7 @@ PACKAGE = SRC / "lrscout"
 #: types (imports under ``TYPE_CHECKING``), so a result's ``.plot()`` and ``select`` /
 #: ``train`` / ``finetune`` writing their files call down into it, and nothing calls back.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("lrscout.errors", "lrscout._io", "lrscout._version"),
+    ("lrscout.errors", "lrscout._io", "lrscout._version", "lrscout.checks"),  # argument checks: errors only
     ("lrscout.curve", "lrscout.schedules", "lrscout.backends"),  # pure maths; job runners
     ("lrscout.report",),  # rendering and files, as functions of results it never imports
     ("lrscout.results", "lrscout.state", "lrscout.data", "lrscout.optim"),
