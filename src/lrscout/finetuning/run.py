@@ -141,6 +141,7 @@ def finetune(
         raise ConfigError(f"threads must be >= 1 (or None), got {threads}")
     runner = backend_for(backend, workers, ray_address, threads)  # validates the backend name now
     steps_per_epoch = len(task.train_loader())  # loads the data: a bad dataset fails here, before any work
+    task.build_model(task.splits().info)  # loads the weights: bad weights fail before out_dir is written
     ratios = (given_ratio,) if given_ratio is not None else ratio_candidates()
     settings = {
         "task": task.to_json(), "epochs": epochs, "schedule": schedule, "head_lr": given_lr,
