@@ -120,8 +120,9 @@ class RunDir:
         # nothing finished here yet: whatever an earlier start left is not worth resuming
         resumable = old is not None and old.get("settings") == settings
         if not resumable:
-            (self.path / "find.json").unlink(missing_ok=True)
-            self._created += [state_path, self.path / "find.json"]
+            for name in ("find.json", "find_ratio.json"):
+                (self.path / name).unlink(missing_ok=True)
+            self._created += [state_path, self.path / "find.json", self.path / "find_ratio.json"]
         atomic_write_json(state_path, {"version": STATE_VERSION, "settings": settings})
         return resumable
 
