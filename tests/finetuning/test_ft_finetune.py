@@ -72,12 +72,15 @@ def test_finetune_beats_scratch_at_equal_epochs(runs: Runs) -> None:
         assert statistics.mean(diffs) > 0.02 and min(diffs) > 0  # measured: +3.6 / +4.3 points, every seed
 
 
-def test_selected_discriminative_lrs_beat_one_lr(runs: Runs) -> None:
-    """Head LR and backbone ratio chosen together beat one LR chosen for every group, paired
-    by seed (same head initialisation and batches): measured +0.7 points, 7 of 8 seeds."""
+def test_selected_discriminative_lrs_do_no_worse_than_one_lr(runs: Runs) -> None:
+    """Head LR and backbone ratio chosen together against one LR chosen for every group, paired
+    by seed (same head initialisation and batches). The gain is within the noise of 8 seeds
+    and depends on the CPU's float kernels: +0.7 points (7 of 8 seeds) with AVX2 kernels,
+    +0.2 (3 of 8) with ATEN_CPU_CAPABILITY=default, worst seed -1.0. What holds on every CPU
+    is that the search costs nothing: no worse on average, no seed far worse."""
     diffs = paired(runs, "discriminative", "one_lr")
-    assert statistics.mean(diffs) > 0.003
-    assert sum(d > 0 for d in diffs) >= 6
+    assert statistics.mean(diffs) > -0.005
+    assert min(diffs) > -0.025
     assert any(runs["discriminative", s][0].backbone_ratio < 1 for s in SEEDS)
 
 
