@@ -6,9 +6,11 @@ function shadows one: ``import lrscout.selection.halving as h`` always gives the
 """
 
 from ._version import __version__ as __version__
+from .custom import task_from
 from .engine import find
 from .errors import LrscoutError
 from .finetuning import finetune, param_groups
+from .protocol import Metric, TrainingTask
 from .results import FindResult
 from .schedules import schedule_for
 from .selection import CompareResult, SelectResult, compare, select
@@ -16,6 +18,8 @@ from .task import Task
 from .training import Diagnosis, Guard, TrainResult, diagnose, fit, train
 
 __all__ = [
-    "CompareResult", "Diagnosis", "FindResult", "Guard", "LrscoutError", "SelectResult", "Task", "TrainResult",
-    "compare", "diagnose", "find", "finetune", "fit", "param_groups", "schedule_for", "select", "train",
+    "CompareResult", "Diagnosis", "FindResult", "Guard", "LrscoutError", "Metric", "SelectResult", "Task",
+    "TrainResult", "TrainingTask",
+    "compare", "diagnose", "find", "finetune", "fit", "param_groups", "schedule_for", "select", "task_from",
+    "train",
 ]

@@ -2,7 +2,10 @@
 
 This is what the CLI, ``train``, ``select`` and the benchmarks share: one frozen value
 that builds fresh, seeded models and optimizers, so that two runs of the same task with
-the same seed start from identical weights and see identical batches.
+the same seed start from identical weights and see identical batches. It is one
+implementation of :class:`lrscout.protocol.TrainingTask` (the user's own code is another,
+:func:`lrscout.task_from`): classification of ``(images, labels)`` batches, scored by
+cross-entropy and accuracy.
 
 Example::
 
@@ -14,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -28,6 +31,10 @@ from .checks import check_arguments
 from .errors import ConfigError
 from .models import build_model, load_pretrained
 from .optim import build_optimizer, get_optimizer
+from .protocol import ACCURACY, Batch, Evaluation, Metric, chance_note, classification_eval, cross_entropy_loss
+
+#: Batch size of validation passes (no gradients: only speed depends on it).
+VAL_BATCH_SIZE = 512
 
 
 def seed_everything(seed: int) -> None:
@@ -104,6 +111,35 @@ class Task:
 
     def build_optimizer(self, params: Any, lr: float | None = None) -> torch.optim.Optimizer:
         return build_optimizer(self.optimizer, params, lr, self.weight_decay)
+
+    def val_loader(self, batch_size: int = VAL_BATCH_SIZE) -> DataLoader:
+        """The validation split (carved from the training data; never the test split)."""
+        return self.splits().loader("val", batch_size)
+
+    @property
+    def metric(self) -> Metric:
+        return ACCURACY
+
+    @property
+    def classification(self) -> bool:
+        return True
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        """Cross-entropy of an ``(images, labels)`` batch (moved to the model's device)."""
+        device = next(model.parameters()).device
+        x, y = batch
+        return cross_entropy_loss(model, (x.to(device), y.to(device)))
+
+    def evaluate(self, model: nn.Module) -> Evaluation:
+        return classification_eval(model, self.val_loader())
+
+    def learned_nothing(self, evaluation: Evaluation) -> str | None:
+        labels = self.splits().val.tensors[1]
+        majority = float(torch.bincount(labels).max()) / len(labels)
+        return chance_note(evaluation.score, evaluation.loss, majority, len(labels), self.splits().info.num_classes)
+
+    def with_optimizer(self, name: str) -> Task:
+        return replace(self, optimizer=name)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import ConfigError, LrscoutError
+from ..protocol import TrainingTask
 from ..selection.selection import DEFAULT_BUDGET
 from ..task import Task
 
@@ -45,6 +46,45 @@ ResumableOutOpt = Annotated[Path, typer.Option("--out", help="output directory (
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the JSON result to stdout instead of a table")]
 
 
+TaskOpt = Annotated[Optional[str], typer.Option(
+    "--task", "-t", help="your own code: MODULE:FUNCTION or FILE.py:FUNCTION returning lrscout.task_from(...) "
+    "(instead of --dataset/--model/--optimizer)")]
+
+#: The options that describe a named task; --task replaces all of them.
+NAMED_TASK_OPTIONS = ("dataset", "model", "optimizer", "batch_size", "seed", "device", "data_dir",
+                      "download", "limit", "augment", "pretrained", "weights", "weight_decay")
+
+
+def given_options(names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` the user typed (not left at their defaults), as flags."""
+    import importlib
+
+    ctx = None
+    for module in ("typer._click.globals", "click"):  # typer >= 0.29 runs commands under its own copy of click
+        try:
+            ctx = importlib.import_module(module).get_current_context(silent=True)
+        except (ImportError, AttributeError):
+            continue
+        if ctx is not None:
+            break
+    if ctx is None:
+        return []
+    typed = [n for n in names if n in ctx.params
+             and getattr(ctx.get_parameter_source(n), "name", None) in ("COMMANDLINE", "ENVIRONMENT")]
+    return ["--" + n.replace("_", "-") for n in typed]
+
+
+def user_task(spec: str) -> TrainingTask:
+    """The task ``--task`` names (see :func:`lrscout.custom.load_task`); named-task options
+    beside it are refused."""
+    from ..custom import load_task
+
+    clash = given_options(NAMED_TASK_OPTIONS)
+    if clash:
+        raise ConfigError(f"--task replaces {', '.join(clash)}: the task function sets them; give one or the other")
+    return load_task(spec)
+
+
 class OptionGroup:
     """Base of a frozen dataclass whose fields are CLI options shared by several commands.
 
@@ -69,11 +109,14 @@ class DataOptions(OptionGroup):
     download: DownloadOpt = False
     limit: LimitOpt = None
     augment: AugmentOpt = False
+    task_spec: TaskOpt = None
 
-    def task(self, optimizer: str, **extra: Any) -> Task:
+    def task(self, optimizer: str, **extra: Any) -> TrainingTask:
         """The named :class:`Task` these options describe, with ``optimizer`` (and ``extra``
-        Task fields such as ``weight_decay``)."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        Task fields such as ``weight_decay``); or the user's task that ``--task`` names."""
+        if self.task_spec is not None:
+            return user_task(self.task_spec)
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "task_spec"}
         values["data_dir"] = str(self.data_dir) if self.data_dir is not None else None
         return Task(optimizer=optimizer, **values, **extra)
 

@@ -54,7 +54,7 @@ def finetune_cmd(
     out_dir: ResumableOutOpt = Path("runs/finetune"),
     as_json: JsonOpt = False,
 ) -> None:
-    if not (pretrained or weights):
+    if data.task_spec is None and not (pretrained or weights):  # a --task's model_fn loads its own weights
         raise ConfigError("fine-tuning needs pretrained weights: give --pretrained or --weights PATH")
     task = data.task(optimizer, weight_decay=weight_decay, pretrained=pretrained,
                      weights=str(weights) if weights else None)

@@ -23,13 +23,13 @@ from ..checks import RULES, check_arguments
 from ..curve import MIN_STOP_POINTS, analyse, diverged, lr_ramp
 from ..errors import ConfigError, CurveError
 from ..optim import set_mode
+from ..protocol import LossFn, TrainingTask, batch_size, loop_hooks, scalar_loss, to_device
 from ..results import FindResult
 from ..state import Snapshot
-from ..task import Task
 
 log = logging.getLogger(__name__)
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+Batch = Any  # (inputs, targets), or any structure with loss_fn
 Progress = Callable[[int, float, float], None]
 
 
@@ -73,15 +73,28 @@ def _all_ranks_mean(loss: torch.Tensor) -> torch.Tensor:
     return loss
 
 
+def _batch_loss(model: nn.Module, batch: Batch, criterion: nn.Module, loss_fn: LossFn | None,
+                device: torch.device) -> tuple[torch.Tensor, int]:
+    """The loss of one batch and its sample count: ``criterion(model(x), y)`` for an
+    ``(x, y)`` batch, else ``loss_fn(model, batch)`` with the batch on ``device``."""
+    if loss_fn is None:
+        x, y = batch
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        return criterion(model(x), y), len(y)
+    batch = to_device(batch, device)
+    return scalar_loss(loss_fn(model, batch)), batch_size(batch)
+
+
 @torch.no_grad()
-def _eval_loss(model: nn.Module, batches: list[Batch], criterion: nn.Module, device: torch.device, amp: str | None) -> float:
+def _eval_loss(model: nn.Module, batches: list[Batch], criterion: nn.Module, device: torch.device, amp: str | None,
+               loss_fn: LossFn | None = None) -> float:
     model.eval()
     total, count = 0.0, 0
-    for x, y in batches:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    for batch in batches:
         with _autocast(device, amp):
-            total += float(criterion(model(x), y)) * len(y)
-        count += len(y)
+            loss, n = _batch_loss(model, batch, criterion, loss_fn, device)
+            total += float(loss) * n
+        count += n
     model.train()
     return float(_all_ranks_mean(torch.tensor(total / max(count, 1))))
 
@@ -104,6 +117,7 @@ def find(
     scaler: torch.amp.GradScaler | None = None,
     base_group: int = 0,
     progress: Progress | None = None,
+    loss_fn: LossFn | None = None,
 ) -> FindResult:
     """Run an LR range test and return the curve, the suggestions and a recommended LR.
 
@@ -117,6 +131,9 @@ def find(
     training batch loss. ``amp`` is ``"fp16"`` (CUDA, with a GradScaler) or ``"bf16"``.
     Under ``torch.distributed`` (a DDP-wrapped model, one process per rank) the recorded
     loss is the mean over ranks, so every rank sees the same curve and stops together.
+    Batches are ``(inputs, targets)`` scored by ``criterion``, or any structure (a dict,
+    several inputs) with ``loss_fn(model, batch) -> scalar tensor`` (the batch is moved
+    to the model's device first; models that compute their own loss return it here).
 
     Example::
 
@@ -155,6 +172,8 @@ def find(
         "accumulation_steps": accumulation_steps, "amp": amp, "base_group": base_group,
         "group_ratios": ratios, "optimizer": type(optimizer).__name__,
     }
+    if loss_fn is not None:
+        config["loss_fn"] = getattr(loss_fn, "__qualname__", type(loss_fn).__name__)
     hist_lr: list[float] = []
     hist_loss: list[float] = []
     stop_reason: str | None = None
@@ -170,10 +189,9 @@ def find(
             optimizer.zero_grad(set_to_none=True)
             step_loss = torch.zeros((), device=device)
             for _ in range(accumulation_steps):
-                x, y = next(batches)
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                batch = next(batches)
                 with _autocast(device, amp):
-                    loss = criterion(model(x), y) / accumulation_steps
+                    loss = _batch_loss(model, batch, criterion, loss_fn, device)[0] / accumulation_steps
                 (scaler.scale(loss) if scaler is not None else loss).backward()
                 step_loss += loss.detach().float()
             if scaler is not None:
@@ -186,7 +204,7 @@ def find(
                 if i % val_every and i != num_iter - 1:
                     continue
                 if math.isfinite(value):
-                    value = _eval_loss(model, val_batches, criterion, device, amp)
+                    value = _eval_loss(model, val_batches, criterion, device, amp, loss_fn)
             if not math.isfinite(value):
                 stop_reason = f"loss became {value} at lr={lr:.3g}"
                 break
@@ -225,16 +243,17 @@ def find(
     )
 
 
-def find_task(task: Task, *, progress: Progress | None = None, **kwargs: Any) -> FindResult:
-    """Range test on a named task: fresh seeded model and optimizer, its training batches.
+def find_task(task: TrainingTask, *, progress: Progress | None = None, **kwargs: Any) -> FindResult:
+    """Range test on a task: fresh seeded model and optimizer, its training batches, its
+    loss (:class:`~lrscout.protocol.TrainingTask`).
 
     The optimizer is built at its habitual LR (only group ratios matter to the sweep).
     """
     check_arguments(**{k: v for k, v in kwargs.items() if k in RULES})  # before the data loads
-    splits = task.splits()
-    model = task.build_model(splits.info)
+    model = task.build_model()
     optimizer = task.build_optimizer(model.parameters())
     loader = task.train_loader()
-    result = find(model, loader, optimizer, progress=progress, **kwargs)
+    hooks = loop_hooks(task)
+    result = find(model, loader, optimizer, progress=progress, loss_fn=hooks.get("loss_fn"), **kwargs)
     config = {**result.config, "task": task.to_json()}
     return dataclasses.replace(result, config=config)

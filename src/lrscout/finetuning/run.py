@@ -33,6 +33,7 @@ from ..errors import ConfigError
 from ..models import param_groups
 from ..report import save
 from ..results import FindResult
+from ..protocol import TrainingTask
 from ..selection.candidates import candidate_lrs, min_loss_lr
 from ..selection.driver import THREADS, OnTrial, backend_for
 from ..selection.store import RunDir
@@ -91,7 +92,7 @@ def head_lr_candidates(result: FindResult, count: int) -> tuple[float, ...]:
 
 
 def finetune(
-    task: Task,
+    task: TrainingTask,
     epochs: int = 3,
     *,
     schedule: str = "onecycle",
@@ -218,10 +219,11 @@ def _finetune(task: Task, epochs: int, schedule: str, given_lr: float | None, gi
                               rundir=rundir, threads=threads, on_trial=on_trial)
     run, best = selection.run, selection.best
     test_acc = test_loss = None
-    if splits.test is not None:
+    splits = task.splits() if isinstance(task, Task) else None  # the user's tasks have no test split
+    if splits is not None and splits.test is not None:
         test_loss, test_acc = evaluate(run.model, splits.loader("test", EVAL_BATCH))
     fit = run.fit
-    best_epoch = max(fit.epochs, key=lambda e: e.val_acc).epoch if fit.epochs else None
+    best_epoch = max(fit.epochs, key=lambda e: task.metric.signed(e.val_acc)).epoch if fit.epochs else None
     train = TrainResult(lr=best.head_lr, lr_source="select" if len(candidates) > 1 else "given",
                         schedule=run.schedule.to_json(), fit=fit, steps_per_epoch=steps_per_epoch,
                         best_epoch=best_epoch, find=find_result, task=task.to_json())

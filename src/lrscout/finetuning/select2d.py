@@ -42,6 +42,7 @@ from torch import nn
 
 from ..backends import Backend
 from ..errors import ConfigError, DataError
+from ..protocol import TrainingTask
 from ..schedules import ScheduleSpec, schedule_for
 from ..selection.driver import THREADS, OnTrial, backend_for, outcome, run_rungs
 from ..selection.halving import Outcome, Plan, Rung, promote, rank, short_length
@@ -216,7 +217,7 @@ def group_spec(task: Task, candidate: int, cand: Candidate, rung: int, epochs: i
 
 
 def train_groups(
-    task: Task,
+    task: TrainingTask,
     head_lr: float,
     ratio: float,
     epochs: int,
@@ -256,7 +257,7 @@ class GroupSelection:
 
 
 def select_groups(
-    task: Task,
+    task: TrainingTask,
     candidates: Sequence[Candidate],
     epochs: int,
     *,

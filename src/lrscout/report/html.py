@@ -17,7 +17,7 @@ from .page import page as _page
 from .page import pct as _pct
 from .page import table as _table
 from .plots import new_axes
-from .selection import plot_candidates, plot_compare, plot_find_candidates, plot_schedule, plot_trial_curves
+from .selection import metric_of, plot_candidates, plot_compare, plot_find_candidates, plot_schedule, plot_trial_curves
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 def _task_line(config: dict[str, Any]) -> str:
     task = config.get("task", {})
+    if "fingerprint" in task:  # the user's own task (lrscout.task_from)
+        return (f"task {task.get('name') or '(unnamed)'} · fingerprint {task.get('fingerprint')} · schedule "
+                f"{config.get('schedule')} · {config.get('epochs')} epochs")
     return (f"{task.get('dataset')} · {task.get('model')} · {task.get('optimizer')} · schedule "
             f"{config.get('schedule')} · {config.get('epochs')} epochs · batch {task.get('batch_size')} · "
             f"seed {task.get('seed')}")
@@ -44,15 +47,18 @@ def _schedule_code(result: SelectResult) -> str:
 
 
 def render_select(result: SelectResult) -> str:
-    """The HTML page of a selection (a complete document)."""
+    """The HTML page of a selection (a complete document), in the task's metric."""
     cfg = result.config
+    metric = metric_of(result)
+    name = _e(metric.name)
+    better = "higher" if metric.higher_is_better else "lower"
     spec = result.schedule
     params = ", ".join(f"{k}={v}" for k, v in spec.params.items()) or "no parameters"
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in result.notes)
     rec = (
         '<section class="rec">'
         f'<div>Recommended learning rate <span class="lr">{result.lr:.4g}</span></div>'
-        f"<div>validation accuracy after the full protocol: <b>{_pct(result.score)}</b> "
+        f"<div>validation {name} after the full protocol: <b>{_e(metric.format(result.score))}</b> "
         f"(validation loss {_loss(result.val_loss)})</div>"
         f"<div>schedule: <b>{_e(spec.kind)}</b> ({_e(params)}), {spec.epochs} epochs × "
         f"{spec.steps_per_epoch} steps</div>"
@@ -68,15 +74,15 @@ def render_select(result: SelectResult) -> str:
         rung0 = next((t for t in result.trials if t.spec.candidate == ci and t.spec.rung == 0), None)
         rows.append(([
             f"{c.lr:.4g}",
-            "-" if rung0 is None else _pct(rung0.val_acc),
-            _pct(c.score) if c.steps_run == full_steps else "-",
+            "-" if rung0 is None else _e(metric.format(rung0.val_acc)),
+            _e(metric.format(c.score)) if c.steps_run == full_steps else "-",
             _loss(c.val_loss),
             f"{c.steps_run / spe:.3g}",
             ("chosen" if c.lr == result.lr else ("collapsed: " + (c.note or "") if c.collapsed else
                                                  ("finalist" if c.steps_run == full_steps else "stopped at rung 0"))),
         ], cls))
-    table = _table(["learning rate", f"rung 0 ({result.plan.rungs[0].length / spe:.3g} ep.)",
-                    f"final ({full_steps / spe:.3g} ep.)", "val loss (last)", "epochs run", "status"], rows)
+    table = _table(["learning rate", f"{name}: rung 0 ({result.plan.rungs[0].length / spe:.3g} ep.)",
+                    f"{name}: final ({full_steps / spe:.3g} ep.)", "val loss (last)", "epochs run", "status"], rows)
     plan_rows = [(["range test", "-", "-", f"{cfg.get('find_cost_runs', 0.0):.2f}"], "")]
     plan_rows += [([f"rung {i}", f"{r.length / spe:.3g}", str(r.size),
                     f"{r.size * result.plan.trial_length(i) / full_steps:.2f}"],
@@ -92,16 +98,16 @@ def render_select(result: SelectResult) -> str:
         + _figure(plot_find_candidates(result), "range test curve with candidate LRs",
                   "Loss against LR during the range test; dotted lines: the candidate LRs trained; orange: the choice.")
         + "<h2>Candidates</h2>"
-        + _figure(plot_candidates(result), "validation accuracy of each candidate",
-                  "Validation accuracy of each trial against its LR; grey: short runs, blue: full protocol, "
+        + _figure(plot_candidates(result), f"validation {name} of each candidate",
+                  f"Validation {name} of each trial against its LR; grey: short runs, blue: full protocol, "
                   "star: the choice, crosses: collapsed runs.")
         + table
-        + "<p>Ranking: higher validation accuracy, then lower validation loss, then the lower LR; collapsed "
-          "runs (NaN loss or chance accuracy) last. Scores are on the validation split carved from the "
-          "training data; the test split is never used.</p>"
+        + f"<p>Ranking: {better} validation {name}, then lower validation loss, then the lower LR; collapsed "
+          "runs (NaN loss, or a score at chance level) last. Scores are on the validation data only; a test "
+          "split is never used.</p>"
         + "<h2>Validation curves</h2>"
         + _figure(plot_trial_curves(result), "validation curve of every trial",
-                  "Validation accuracy after every epoch of every trial; dashed: short rung-0 runs.")
+                  f"Validation {name} after every epoch of every trial; dashed: short rung-0 runs.")
         + "<h2>Recommended schedule</h2>"
         + _figure(plot_schedule(spec), "learning rate schedule", "The planned learning rate of the recommended run.")
         + f"<pre><code>{_e(_schedule_code(result))}</code></pre>"
@@ -111,7 +117,8 @@ def render_select(result: SelectResult) -> str:
         + f"<details><summary>settings</summary><pre>{_e(json.dumps(cfg, indent=2))}</pre></details>"
     )
     task = cfg.get("task", {})
-    return _page(f"lrscout select: {task.get('dataset')} {task.get('optimizer')} lr {result.lr:.3g}", body)
+    title = task.get("name") or f"{task.get('dataset')} {task.get('optimizer')}"
+    return _page(f"lrscout select: {title} lr {result.lr:.3g}", body)
 
 
 def _final_curve(history: Sequence[EpochRecord]) -> tuple[list[int], list[float]]:

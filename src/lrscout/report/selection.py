@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+import math
+
+from ..protocol import Metric
 from .plots import new_axes, plot_find
 
 if TYPE_CHECKING:
@@ -28,6 +31,19 @@ _RUNG_COLOURS = ("0.55", "C0", "C1", "C4")
 def epochs_text(result: SelectResult, steps: int) -> str:
     """``steps`` of the protocol in epochs ("2", "0.5")."""
     return f"{steps / result.schedule.steps_per_epoch:.3g}"
+
+
+def metric_of(result: SelectResult) -> Metric:
+    """The selection's validation metric (accuracy for selections that do not name one)."""
+    return Metric.from_json(result.config.get("metric"))
+
+
+def _shown(metric: Metric, score: float) -> float:
+    return 100 * score if metric.percent else score
+
+
+def _axis_label(metric: Metric) -> str:
+    return f"validation {metric.name}" + (" (%)" if metric.percent else "")
 
 
 def _rung_label(result: SelectResult, rung: int) -> str:
@@ -46,19 +62,20 @@ def _lr_ticks(ax: Axes, lrs: list[float]) -> None:
 
 
 def plot_candidates(result: SelectResult, ax: Axes | None = None) -> Axes:
-    """Validation accuracy (%) of every trial against its LR; a line joins a candidate's rungs."""
+    """Validation score (accuracy in %) of every trial against its LR; a line joins a candidate's rungs."""
     ax = ax if ax is not None else new_axes()
+    metric = metric_of(result)
     lo, hi = result.find.interval
     ax.axvspan(lo, hi, color="C2", alpha=0.12, label=f"range-test interval [{lo:.2g}, {hi:.2g}]")
     by_candidate: dict[int, list[tuple[int, float, float]]] = {}
     for t in result.trials:
-        by_candidate.setdefault(t.spec.candidate, []).append((t.spec.rung, t.spec.lr, 100 * t.val_acc))
+        by_candidate.setdefault(t.spec.candidate, []).append((t.spec.rung, t.spec.lr, _shown(metric, t.val_acc)))
     for points in by_candidate.values():
         points.sort()
         if len(points) > 1:
             ax.plot([p[1] for p in points], [p[2] for p in points], color="0.8", lw=1, zorder=1)
     for rung in range(len(result.plan.rungs)):
-        pts = [(t.spec.lr, 100 * t.val_acc, t.collapsed) for t in result.trials if t.spec.rung == rung]
+        pts = [(t.spec.lr, _shown(metric, t.val_acc), t.collapsed) for t in result.trials if t.spec.rung == rung]
         if not pts:
             continue
         colour = _RUNG_COLOURS[min(rung, len(_RUNG_COLOURS) - 1)] if rung < len(result.plan.rungs) - 1 else "C0"
@@ -67,17 +84,17 @@ def plot_candidates(result: SelectResult, ax: Axes | None = None) -> Axes:
         bad = [p for p in pts if p[2]]
         if bad:
             ax.scatter([p[0] for p in bad], [p[1] for p in bad], s=70, marker="x", color="C3", zorder=4)
-    ax.scatter([result.lr], [100 * result.score], s=220, marker="*", color="C1", edgecolor="k", zorder=5,
-               label=f"chosen {result.lr:.3g}: {100 * result.score:.2f}%")
+    ax.scatter([result.lr], [_shown(metric, result.score)], s=220, marker="*", color="C1", edgecolor="k", zorder=5,
+               label=f"chosen {result.lr:.3g}: {metric.format(result.score)}")
     ax.set_xscale("log")
     _lr_ticks(ax, [c.lr for c in result.candidates])
     ax.set_xlabel("learning rate")
-    ax.set_ylabel("validation accuracy (%)")
-    scores = [100 * t.val_acc for t in result.trials]
-    if scores:
+    ax.set_ylabel(_axis_label(metric))
+    scores = [_shown(metric, t.val_acc) for t in result.trials if math.isfinite(t.val_acc)]
+    if scores and metric.percent:
         top = max(scores)
         ax.set_ylim(max(0.0, min(scores) - 5), min(100.5, top + 0.15 * (top - min(scores)) + 1))
-    ax.set_title("Candidates: validation accuracy by rung")
+    ax.set_title(f"Candidates: validation {metric.name} by rung")
     ax.legend(fontsize=8, loc="lower left")
     ax.grid(True, which="major", alpha=0.3)
     return ax
@@ -96,11 +113,12 @@ def plot_find_candidates(result: SelectResult, ax: Axes | None = None) -> Axes:
 
 
 def plot_trial_curves(result: SelectResult, ax: Axes | None = None) -> Axes:
-    """Validation accuracy per epoch of every trial: short runs dashed, full-length solid;
+    """Validation score per epoch of every trial: short runs dashed, full-length solid;
     a continued trial is drawn from its parent's first epochs on."""
     from matplotlib import colormaps
 
     ax = ax if ax is not None else new_axes()
+    metric = metric_of(result)
     parents = {t.spec.trial_id: t for t in result.trials}
     last_rung: dict[int, int] = {}
     for t in result.trials:
@@ -116,7 +134,7 @@ def plot_trial_curves(result: SelectResult, ax: Axes | None = None) -> Axes:
             continue
         full = t.spec.full
         label = f"lr {t.spec.lr:.3g}" if t.spec.rung == last_rung[t.spec.candidate] else None
-        ax.plot([e.step / spe for e in history], [100 * e.val_acc for e in history], color=colour[t.spec.lr],
+        ax.plot([e.step / spe for e in history], [_shown(metric, e.val_acc) for e in history], color=colour[t.spec.lr],
                 lw=2.4 if (t.spec.lr == result.lr and full) else 1.3, ls="-" if full else "--",
                 marker="o", ms=3, label=label)
     if len(result.plan.rungs) > 1:
@@ -125,7 +143,7 @@ def plot_trial_curves(result: SelectResult, ax: Axes | None = None) -> Axes:
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy (%)")
+    ax.set_ylabel(_axis_label(metric))
     ax.set_title("Every trial's validation curve (dashed: short runs)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="lower right", ncol=2)

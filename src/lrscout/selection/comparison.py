@@ -34,9 +34,10 @@ from ..errors import ConfigError, DataError, require
 from ..optim import OPTIMIZERS, get_optimizer
 from ..report import save
 from ..results import FindResult
+from ..protocol import TrainingTask
 from ..schedules import get_schedule, schedule_for
 from ..task import Task
-from .halving import RangeTestPlan, rank
+from .halving import Outcome, RangeTestPlan, rank
 from .results import CompareEntry, CompareResult
 from .driver import THREADS, OnTrial, backend_for, run_trials
 from .selection import DEFAULT_BUDGET, find_cost_runs, range_test_plan, run_range_test, select, steps_per_epoch
@@ -51,6 +52,12 @@ LR_FREE_DEFAULTS = ("prodigy", "schedulefree")
 _MODULES = {"prodigy": "prodigyopt", "schedulefree": "schedulefree", "dadapt": "dadaptation"}
 
 
+def _signed(entry: CompareEntry, task: TrainingTask) -> Outcome:
+    """The entry's outcome with its score turned so that higher is better."""
+    o = entry.outcome
+    return Outcome(o.lr, task.metric.signed(o.score), o.loss, o.collapsed)
+
+
 def installed_lr_free() -> list[str]:
     """The LR-free optimizers of :data:`LR_FREE_DEFAULTS` whose package is importable."""
     return [n for n in LR_FREE_DEFAULTS if importlib.util.find_spec(_MODULES[n]) is not None]
@@ -62,18 +69,18 @@ def _split(names: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))  # de-duplicate, keep order
 
 
-def _shared_find(task: Task, out: Path | None, find_kwargs: Mapping[str, Any], threads: int | None,
-                 plan: RangeTestPlan) -> FindResult:
+def _shared_find(task: TrainingTask, optimizer: str, out: Path | None, find_kwargs: Mapping[str, Any],
+                 threads: int | None, plan: RangeTestPlan) -> FindResult:
     """One range test per optimizer (sized by ``plan``), kept in ``out/find/<optimizer>.json``
     when ``out`` is set."""
-    path = out / "find" / f"{task.optimizer}.json" if out is not None else None
+    path = out / "find" / f"{optimizer}.json" if out is not None else None
     if path is not None and path.exists():
         try:
             cached = FindResult.from_json(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError, KeyError) as exc:
             raise DataError(f"{path} is unreadable: {exc}") from exc
         wanted = {k: v for k, v in find_kwargs.items()}
-        sweep = dataclasses.replace(task, batch_size=plan.batch_size)
+        sweep = dataclasses.replace(task, batch_size=plan.batch_size) if isinstance(task, Task) else task
         same_task = cached.config.get("task") in (task.to_json(), sweep.to_json())
         same_args = all(cached.config.get(k) == v for k, v in wanted.items() if k in cached.config)
         if same_task and same_args:
@@ -87,19 +94,19 @@ def _shared_find(task: Task, out: Path | None, find_kwargs: Mapping[str, Any], t
     return result
 
 
-def _lr_free_entry(task: Task, epochs: int, out: Path | None, backend: Backend,
+def _lr_free_entry(task: TrainingTask, optimizer: str, epochs: int, out: Path | None, backend: Backend,
                    on_trial: OnTrial | None, threads: int | None) -> CompareEntry:
-    info = get_optimizer(task.optimizer)
+    info = get_optimizer(optimizer)
     if info.extra is not None:
         require(_MODULES.get(info.name, info.name), info.extra)
     spe = steps_per_epoch(task)
     spec = schedule_for(info.default_lr, "constant", epochs, spe)
     trial = TrialSpec(trial_id="full", candidate=0, lr=info.default_lr, rung=0, steps=spec.total_steps,
                       schedule=spec.to_json())
-    with RunDir(out / f"{task.optimizer}-lrfree" if out is not None else None) as rundir:
+    with RunDir(out / f"{optimizer}-lrfree" if out is not None else None) as rundir:
         rundir.claim({"task": task.to_json(), "epochs": epochs, "lr_free": True, "threads": threads})
         (result,) = run_trials([trial], task, rundir, backend, on_trial, threads)
-    return CompareEntry(optimizer=task.optimizer, schedule="constant", lr=info.default_lr, score=result.val_acc,
+    return CompareEntry(optimizer=optimizer, schedule="constant", lr=info.default_lr, score=result.val_acc,
                         val_loss=result.val_loss, cost_runs=result.steps_trained / spec.total_steps, lr_free=True,
                         collapsed=result.collapsed, trial=result)
 
@@ -127,7 +134,7 @@ def _claims_out_dir(func: _F) -> _F:
 
 @_claims_out_dir
 def compare(
-    task: Task,
+    task: TrainingTask,
     *,
     optimizers: str | Sequence[str] = ("sgd", "adam"),
     schedules: str | Sequence[str] = ("constant",),
@@ -144,8 +151,8 @@ def compare(
 ) -> CompareResult:
     """Run :func:`select` for every optimizer x schedule and rank the verified results.
 
-    ``task.optimizer`` is ignored (``optimizers`` lists them); names may be a list or a
-    comma-separated string. An LR-free optimizer in ``optimizers`` (or every installed
+    ``task``'s own optimizer is ignored (``optimizers`` lists them, applied through
+    ``task.with_optimizer``); names may be a list or a comma-separated string. An LR-free optimizer in ``optimizers`` (or every installed
     one, with ``lr_free=True``) becomes one entry trained once at its default. ``budget``
     is per selection; ``threads`` as in :func:`select`. The ranking rule is
     :func:`lrscout.selection.halving.rank_key`.
@@ -177,10 +184,10 @@ def compare(
     cost = 0.0
     with runner:
         for name in tuned:
-            t = dataclasses.replace(task, optimizer=name)
+            t = task.with_optimizer(name)
             total = epochs * steps_per_epoch(t)
-            find = _shared_find(t, out, find_kwargs, threads, range_test_plan(t, total, budget, find_kwargs))
-            cost += find_cost_runs(find, total, t.batch_size)
+            find = _shared_find(t, name, out, find_kwargs, threads, range_test_plan(t, total, budget, find_kwargs))
+            cost += find_cost_runs(find, total, getattr(t, "batch_size", 1))
             for sched in sched_names:
                 sel = select(t, schedule=sched, epochs=epochs, budget=budget, backend=runner,
                              out_dir=out / f"{name}-{sched}" if out is not None else None, find_result=find,
@@ -191,11 +198,13 @@ def compare(
                                             val_loss=sel.val_loss, cost_runs=sel.cost_runs, collapsed=collapsed,
                                             select=sel))
         for name in free:
-            entry = _lr_free_entry(dataclasses.replace(task, optimizer=name), epochs, out, runner, on_trial, threads)
+            entry = _lr_free_entry(task.with_optimizer(name), name, epochs, out, runner, on_trial, threads)
             cost += entry.cost_runs
             entries.append(entry)
-    order = rank([e.outcome for e in entries])
-    config = {"task": {**task.to_json(), "optimizer": None}, "optimizers": tuned, "lr_free": free,
+    order = rank([_signed(e, task) for e in entries])
+    identity = task.to_json()
+    config = {"task": {**identity, "optimizer": None} if "optimizer" in identity else identity,
+              "metric": task.metric.to_json(), "optimizers": tuned, "lr_free": free,
               "schedules": sched_names, "epochs": epochs, "budget": budget, "find_kwargs": find_kwargs,
               "threads": threads}
     result = CompareResult(entries=tuple(entries[i] for i in order), cost_runs=cost,

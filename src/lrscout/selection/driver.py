@@ -74,7 +74,8 @@ def run_trials(
     for i, r in enumerate(results):
         if r is not None:
             log.info("trial %s: finished earlier (val acc %.4f)", specs[i].trial_id, r.val_acc)
-    payloads = [{"task": task_json, "trial": specs[i].to_json(), "checkpoint_dir": str(rundir.trials_dir.resolve()),
+    sent = task_json if isinstance(task, Task) else task  # the user's task travels pickled
+    payloads = [{"task": sent, "trial": specs[i].to_json(), "checkpoint_dir": str(rundir.trials_dir.resolve()),
                  "threads": threads, "workdir": os.getcwd()} for i in todo]
 
     def done(j: int, data: dict[str, Any]) -> None:

@@ -40,6 +40,7 @@ from ..optim import get_optimizer
 from ..report import save
 from ..results import FindResult
 from ..schedules import ScheduleSpec, schedule_for
+from ..protocol import ACCURACY, Metric, TrainingTask, check_travels, describe
 from ..task import Task
 from .candidates import ABOVE_ONSET, MAX_COUNT, PER_DECADE, candidate_lrs, min_loss_lr, top_of_ladder
 from .driver import THREADS, OnTrial, backend_for, outcome, run_rungs, run_trials
@@ -74,18 +75,25 @@ def find_cost_runs(find: FindResult, total_steps: int, batch_size: int) -> float
     return find_cost_steps(find) * float(find_batch) / (total_steps * batch_size)
 
 
-def range_test_plan(task: Task, total_steps: int, budget: float, find_kwargs: Mapping[str, Any]) -> RangeTestPlan:
+def range_test_plan(task: TrainingTask, total_steps: int, budget: float,
+                    find_kwargs: Mapping[str, Any]) -> RangeTestPlan:
     """The range test ``select`` runs: sized to the budget, unless ``find_kwargs`` fixes
-    ``num_iter`` (then that many steps of the task's batch)."""
+    ``num_iter`` (then that many steps of the task's batch). The user's own tasks keep
+    their batches: ``num_iter`` steps (default :data:`FIND_STEPS`) of them."""
+    if not isinstance(task, Task):
+        steps = int(find_kwargs.get("num_iter", FIND_STEPS))
+        return RangeTestPlan(steps, int(getattr(task, "batch_size", 1)), steps / total_steps)
     if "num_iter" in find_kwargs:
         steps = int(find_kwargs["num_iter"])
         return RangeTestPlan(steps, task.batch_size, steps / total_steps)
     return plan_range_test(total_steps, task.batch_size, budget)
 
 
-def run_range_test(task: Task, plan: RangeTestPlan, find_kwargs: Mapping[str, Any]) -> FindResult:
+def run_range_test(task: TrainingTask, plan: RangeTestPlan, find_kwargs: Mapping[str, Any]) -> FindResult:
     """The range test of ``plan`` on ``task`` (on a copy of it with the plan's batch size)."""
-    sweep = task if plan.batch_size == task.batch_size else dataclasses.replace(task, batch_size=plan.batch_size)
+    sweep = task
+    if isinstance(task, Task) and plan.batch_size != task.batch_size:
+        sweep = dataclasses.replace(task, batch_size=plan.batch_size)
     kwargs = dict(find_kwargs)
     if plan.steps != FIND_STEPS or "num_iter" in kwargs:
         kwargs["num_iter"] = plan.steps
@@ -129,7 +137,18 @@ def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_coun
     )
 
 
-def _trace(t: TrialResult, rungs: Sequence[Sequence[TrialResult]], total_steps: int) -> Trace:
+def check_backend_travel(task: TrainingTask, backend: Any) -> None:
+    """A task for worker processes must pickle: refuse it in one line before any work."""
+    if isinstance(task, Task):
+        return
+    if backend.name == "ray":
+        check_travels(task, "Ray workers")
+    elif int(getattr(backend, "workers", 1)) > 1:
+        check_travels(task, "worker processes (workers > 1)")
+
+
+def _trace(t: TrialResult, rungs: Sequence[Sequence[TrialResult]], total_steps: int,
+           metric: Metric = ACCURACY) -> Trace:
     """A trial's validation history, its parent's included when it was continued."""
     by_id = {r.spec.trial_id: r for results in rungs for r in results}
     history = list(t.history)
@@ -137,13 +156,13 @@ def _trace(t: TrialResult, rungs: Sequence[Sequence[TrialResult]], total_steps: 
     while parent is not None:
         history = list(parent.history) + history
         parent = by_id.get(parent.spec.parent) if parent.spec.parent is not None else None
-    evals = tuple((e.step, e.val_acc, e.val_loss) for e in history)
+    evals = tuple((e.step, metric.signed(e.val_acc), e.val_loss) for e in history)
     if not evals or evals[-1][0] != t.spec.steps:  # the final score is the trial's own
-        evals += ((t.spec.steps, t.val_acc, t.val_loss),)
+        evals += ((t.spec.steps, metric.signed(t.val_acc), t.val_loss),)
     return Trace(t.spec.lr, evals, total_steps, t.collapsed)
 
 
-def _val_size(task: Task) -> int | None:
+def _val_size(task: TrainingTask) -> int | None:
     """Images in the task's validation split (None when it cannot be told)."""
     try:
         return len(task.splits().val)
@@ -152,7 +171,7 @@ def _val_size(task: Task) -> int | None:
 
 
 def select(
-    task: Task,
+    task: TrainingTask,
     *,
     schedule: str = "constant",
     epochs: int = 10,
@@ -186,8 +205,10 @@ def select(
     backend and machine; ``None`` leaves torch's setting alone). ``on_trial`` is called
     after each trial this call runs (not the ones loaded from ``out_dir``).
 
-    Scores are validation accuracies (0..1) on the validation split carved from the
-    training data; the test split is never touched.
+    ``task`` is any :class:`~lrscout.protocol.TrainingTask`: a named :class:`Task`, or the
+    user's code through :func:`lrscout.task_from`. Scores are the task's validation metric
+    (accuracy, 0..1, for named tasks: on the validation split carved from the training
+    data; the test split is never touched), ranked in the metric's direction.
 
     Example::
 
@@ -196,8 +217,9 @@ def select(
         scheduler = result.schedule.build(optimizer)
     """
     t0 = time.perf_counter()
-    if get_optimizer(task.optimizer).lr_free:
-        raise ConfigError(f"{task.optimizer} sets its own step size: there is no LR to select "
+    named_optimizer = getattr(task, "optimizer", None)
+    if isinstance(named_optimizer, str) and get_optimizer(named_optimizer).lr_free:
+        raise ConfigError(f"{named_optimizer} sets its own step size: there is no LR to select "
                           "(compare ranks it against tuned optimizers)")
     find_kwargs = dict(find_kwargs or {})
     check_arguments(epochs=epochs, budget=budget, workers=workers, threads=threads, out_dir=out_dir,
@@ -215,8 +237,9 @@ def select(
     planned = sweep.cost_runs if find_result is None else find_cost_runs(find_result, total, task.batch_size)
     check_budget(total, budget, planned, continued=continued, min_candidates=min(2, max_candidates), quantum=quantum,
                  batch_size=task.batch_size if find_result is None and "num_iter" not in find_kwargs else None)
+    check_backend_travel(task, runner)
     settings = {
-        "task": task.to_json(), "schedule": protocol.kind, "schedule_params": protocol.to_json()["params"],
+        "task": task.to_json(), "metric": task.metric.to_json(), "schedule": protocol.kind, "schedule_params": protocol.to_json()["params"],
         "epochs": epochs, "steps_per_epoch": spe, "budget": budget, "find_kwargs": find_kwargs,
         "per_decade": per_decade, "max_candidates": max_candidates, "threads": threads,
         "range_test": None if find_result is not None else {"steps": sweep.steps, "batch_size": sweep.batch_size},
@@ -227,7 +250,7 @@ def select(
         resuming = rundir.claim(settings)
         find = find_result or (rundir.load_find() if resuming else None)
         if find is None:
-            log.info("range test on %s / %s / %s", task.dataset, task.model, task.optimizer)
+            log.info("range test on %s", describe(task))
             with torch_threads(threads):
                 find = run_range_test(task, sweep, find_kwargs)
         rundir.save_find(find)
@@ -275,7 +298,7 @@ def _safe_fallback(earlier: list[list[TrialResult]], below: float) -> TrialResul
     return pool[rank([outcome(t) for t in pool])[0]]
 
 
-def _assemble(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan: Plan,
+def _assemble(task: TrainingTask, protocol: ScheduleSpec, ladder: Sequence[float], plan: Plan,
               rungs: list[list[TrialResult]], find: FindResult, overhead: float, settings: dict[str, Any],
               seconds: float) -> SelectResult:
     notes: list[str] = []
@@ -284,7 +307,8 @@ def _assemble(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan:
         for t in results:
             latest[t.spec.candidate] = t
     top = rungs[-1]
-    chosen = top[robust_rank([_trace(t, rungs, plan.length) for t in top], _val_size(task))[0]]
+    n_val = _val_size(task) if task.metric.name == "accuracy" else None  # the noise band is for accuracy
+    chosen = top[robust_rank([_trace(t, rungs, plan.length, task.metric) for t in top], n_val)[0]]
     extra = len(rungs[0]) - plan.rungs[0].size
     if extra > 0:
         notes.append(f"too many short runs collapsed at the top of the ladder: {extra} more candidate(s) from "
@@ -293,7 +317,7 @@ def _assemble(task: Task, protocol: ScheduleSpec, ladder: Sequence[float], plan:
         notes.append("every candidate collapsed in the short runs: no LR reached the full protocol; "
                      "the choice is the least bad short run (check the range test)")
     elif chosen.collapsed:
-        fallback = _safe_fallback(rungs[:-1], min(t.spec.lr for t in top))
+        fallback = _safe_fallback(rungs[:-1], min(t.spec.lr for t in top), task.metric)
         if fallback is None:
             notes.append("every finalist collapsed on the full protocol; the choice is unreliable")
         else:

@@ -38,6 +38,16 @@ def _normal(obj: Any) -> Any:
     return json.loads(json.dumps(obj))
 
 
+def _task_label(task: Any) -> str:
+    """A task's identity in a message: its name and fingerprint, or its named parts."""
+    if not isinstance(task, dict):
+        return "unknown"
+    if task.get("kind") == "custom" or "fingerprint" in task:
+        name = f"name {task.get('name')!r}, " if task.get("name") else ""
+        return f"{name}fingerprint {task.get('fingerprint')}"
+    return ", ".join(f"{k}={task[k]}" for k in ("dataset", "model", "optimizer", "seed") if k in task)
+
+
 class RunDir:
     """The files of one selection in ``path`` (a temporary directory when ``None``);
     ``kind`` names its state file (``select-state.json``, ``finetune-state.json``).
@@ -111,6 +121,10 @@ class RunDir:
         if old is not None and self._has_trials():
             if old.get("settings") != settings:
                 before = old.get("settings", {})
+                if "task" in settings and before.get("task") != settings["task"]:
+                    raise ConfigError(f"{self.path} holds a selection of another task ({_task_label(before.get('task'))}"
+                                      f", not {_task_label(settings['task'])}); use another --out directory or "
+                                      "delete it")
                 diff = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
                 raise ConfigError(f"{self.path} holds a selection with other settings ({', '.join(diff)}); "
                                   "use another out_dir or delete it", argument="out_dir")

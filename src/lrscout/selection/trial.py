@@ -45,6 +45,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from .._io import atomic_write
 from ..errors import ConfigError, DataError
+from ..protocol import Evaluation, TrainingTask, loop_hooks, steps_per_epoch
 from ..schedules import ScheduleSpec
 from ..schedules.torch_adapter import set_base_lr
 from ..models import freeze_backbone, param_groups, unfreeze
@@ -281,7 +282,7 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Any:
                         "to retrain that trial, or use another out_dir", argument="out_dir") from exc
 
 
-def default_weight_decay(task: Task) -> float:
+def default_weight_decay(task: TrainingTask) -> float:
     """The weight decay ``task``'s optimizer applies by default (AdamW: 0.01)."""
     probe = task.build_optimizer([torch.zeros(1, requires_grad=True)])
     return float(probe.defaults.get("weight_decay", 0.0))
@@ -305,7 +306,7 @@ class TrialRun:
                            fit=self.fit, steps_per_epoch=steps_per_epoch, best_epoch=best, task=dict(self.result.task))
 
 
-def _optimizer(task: Task, model: nn.Module, spec: TrialSpec) -> tuple[torch.optim.Optimizer, tuple[dict[str, Any], ...]]:
+def _optimizer(task: TrainingTask, model: nn.Module, spec: TrialSpec) -> tuple[torch.optim.Optimizer, tuple[dict[str, Any], ...]]:
     if spec.kind == "groups":
         groups = param_groups(model, spec.lr, spec.param("ratio"), layer_decay=spec.param("layer_decay"),
                               weight_decay=default_weight_decay(task))
@@ -314,26 +315,27 @@ def _optimizer(task: Task, model: nn.Module, spec: TrialSpec) -> tuple[torch.opt
         return task.build_optimizer(groups, spec.lr), planned
     params = list(model.parameters())
     optimizer = task.build_optimizer(params, lr=spec.lr)
-    return optimizer, ({"name": "all", "lr": spec.lr, "weight_decay": task.weight_decay, "params": len(params)},)
+    return optimizer, ({"name": "all", "lr": spec.lr, "weight_decay": getattr(task, "weight_decay", 0.0),
+                        "params": len(params)},)
 
 
-def train_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = None,
+def train_trial(task: TrainingTask, spec: TrialSpec, checkpoint_dir: str | Path | None = None,
                 on_step: Callable[[int, float, float], None] | None = None) -> TrialRun:
     """Train one trial in this process and measure it on the validation split (never the
     test split); ``on_step(step, lr, loss)`` after every optimizer step."""
     t0 = time.perf_counter()
-    splits = task.splits()
     train = task.train_loader()
-    val = splits.loader("val", EVAL_BATCH)
+    val = task.val_loader()
     full = ScheduleSpec.from_json(spec.schedule)
-    if full.steps_per_epoch != len(train):
+    steps = steps_per_epoch(task)
+    if full.steps_per_epoch != steps:
         raise DataError(f"trial {spec.trial_id} was planned for {full.steps_per_epoch} steps per epoch, "
                         f"the data gives {len(train)}")
     freeze_epochs = int(spec.param("freeze_epochs")) if spec.kind == "groups" else 0
     if not 0 <= freeze_epochs < full.epochs:
         raise ConfigError(f"freeze_epochs must be in [0, {full.epochs - 1}] for {full.epochs} epochs, "
                           f"got {freeze_epochs}")
-    model = task.build_model(splits.info)  # seeded: every candidate starts from the same weights
+    model = task.build_model()  # seeded: every candidate starts from the same weights
     optimizer, planned = _optimizer(task, model, spec)
     scheduler: Any = compressed_scheduler(optimizer, full, spec.steps) if spec.compress else full.build(optimizer)
     spe = full.steps_per_epoch
@@ -368,7 +370,8 @@ def train_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None =
     window = StepWindow(train, start, spec.steps, spe, rng)
     try:
         result = fit(model, optimizer, window, val, epochs=window.end_epoch, scheduler=scheduler,
-                     start_epoch=window.start_epoch, on_step=step_hook if (frozen or on_step is not None) else None)
+                     start_epoch=window.start_epoch, on_step=step_hook if (frozen or on_step is not None) else None,
+                     **loop_hooks(task))
     finally:
         unfreeze(frozen)  # a run that stopped while frozen leaves a trainable model
     history = tuple(
@@ -376,12 +379,16 @@ def train_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None =
                     min(e.epoch * spe, spec.steps))
         for e in result.epochs if min(e.epoch * spe, spec.steps) > spec.start_step
     )
-    labels = splits.val.tensors[1]
-    majority = float(torch.bincount(labels).max()) / len(labels)
     val_loss = _finite_or_none(result.final_val_loss)
     acc = result.final_val_acc
-    note = collapse_note(acc, val_loss, stopped=result.stopped, majority=majority, n_val=len(labels),
-                         num_classes=splits.info.num_classes)
+    if isinstance(task, Task):
+        labels = task.splits().val.tensors[1]
+        majority = float(torch.bincount(labels).max()) / len(labels)
+        note = collapse_note(acc, val_loss, stopped=result.stopped, majority=majority, n_val=len(labels),
+                             num_classes=task.splits().info.num_classes)
+    else:
+        note = result.stopped or ("validation loss not finite" if val_loss is None else
+                                  task.learned_nothing(Evaluation(acc, val_loss)))
     outcome = TrialResult(
         spec=spec, val_acc=acc, val_loss=val_loss, collapsed=note is not None, history=history, note=note,
         steps_trained=len(result.step_loss), seconds=time.perf_counter() - t0, task=task.to_json(),
@@ -396,12 +403,12 @@ def train_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None =
     return run
 
 
-def run_trial(task: Task, spec: TrialSpec, checkpoint_dir: str | Path | None = None) -> TrialResult:
+def run_trial(task: TrainingTask, spec: TrialSpec, checkpoint_dir: str | Path | None = None) -> TrialResult:
     """Train one trial and measure it on the validation split (never the test split)."""
     return train_trial(task, spec, checkpoint_dir).result
 
 
-def load_trained(task: Task, result: TrialResult, checkpoint_dir: str | Path | None) -> TrialRun | None:
+def load_trained(task: TrainingTask, result: TrialResult, checkpoint_dir: str | Path | None) -> TrialRun | None:
     """The model and record that ``result``'s trial, run with ``checkpoint=True``, left in
     ``checkpoint_dir``, rebuilt in this process; ``None`` when the checkpoint is gone."""
     path = checkpoint_path(checkpoint_dir, result.spec.trial_id) if checkpoint_dir is not None else None
@@ -410,7 +417,7 @@ def load_trained(task: Task, result: TrialResult, checkpoint_dir: str | Path | N
     state = load_checkpoint(path, task.torch_device)
     if "train" not in state:
         return None
-    model = task.build_model(task.splits().info)
+    model = task.build_model()
     model.load_state_dict(state["model"])
     return TrialRun(model, TrainResult.from_json(state["train"]).fit, result,
                     tuple(dict(g) for g in state["groups"]))
@@ -452,12 +459,12 @@ def working_dir(path: str | None) -> Iterator[None]:
 def run_payload(payload: dict[str, Any]) -> dict[str, Any]:
     """JSON in, JSON out: the entry point backends run in their workers.
 
-    ``payload = {"task": Task JSON, "trial": TrialSpec JSON, "checkpoint_dir": str | None,
+    ``payload = {"task": Task JSON or a TrainingTask object, "trial": TrialSpec JSON, "checkpoint_dir": str | None,
     "threads": int | None, "workdir": str | None}``: ``threads`` fixes torch's CPU threads
     for the trial; relative paths (data, checkpoints) are read from ``workdir``, the
     driver's working directory.
     """
-    task = Task(**payload["task"])
+    task = Task(**payload["task"]) if isinstance(payload["task"], dict) else payload["task"]
     spec = TrialSpec.from_json(payload["trial"])
     with working_dir(payload.get("workdir")), torch_threads(payload.get("threads")):
         return run_trial(task, spec, payload.get("checkpoint_dir")).to_json()

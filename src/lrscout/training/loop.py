@@ -21,8 +21,10 @@ from torch import nn
 
 from ..errors import ConfigError, DivergenceError
 from ..optim import set_mode
+from ..protocol import Evaluation, LossFn, batch_size, scalar_loss, to_device
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+Batch = Any  # (inputs, targets) for the built-in classification path; anything with loss_fn
+EvaluateFn = Callable[[nn.Module], Evaluation]
 
 
 class StepGuard(Protocol):
@@ -101,6 +103,8 @@ def fit(
     start_epoch: int = 0,
     on_step: Callable[[int, float, float], None] | None = None,
     on_epoch: Callable[[EpochStats], None] | None = None,
+    loss_fn: LossFn | None = None,
+    evaluate_fn: EvaluateFn | None = None,
 ) -> FitResult:
     """Train ``model`` for epochs ``start_epoch..epochs-1`` and validate after each.
 
@@ -111,6 +115,11 @@ def fit(
     accuracy, and a ``DivergenceError`` from it ends the run the same way (the guard has
     restored the last good weights). ``on_step(step, lr, loss)`` sees every step, rolled
     back or not, with ``step`` counted from 0 across epochs.
+
+    Batches are ``(inputs, targets)`` scored by ``criterion`` (cross-entropy) and accuracy,
+    unless ``loss_fn(model, batch)`` gives the loss of any batch (moved to the model's
+    device first) and ``evaluate_fn(model)`` the validation :class:`Evaluation` (then
+    ``val_data`` is unused, ``val_acc`` holds the task's score and ``train_acc`` is NaN).
     """
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
@@ -128,12 +137,19 @@ def fit(
         model.train()
         set_mode(optimizer, True)
         run_loss, run_correct, run_n = 0.0, 0, 0
-        for x, y in train_data:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        batches = 0
+        for batch in train_data:
+            batches += 1
             lr = float(optimizer.param_groups[0]["lr"])
             optimizer.zero_grad(set_to_none=True)
-            out = model(x)
-            loss = criterion(out, y)
+            if loss_fn is None:
+                x, y = batch
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                out = model(x)
+                loss = criterion(out, y)
+            else:
+                batch = to_device(batch, device)
+                loss = scalar_loss(loss_fn(model, batch))
             loss.backward()
             optimizer.step()
             value = loss.item()
@@ -154,11 +170,22 @@ def fit(
                 break
             if scheduler is not None and not plateau:
                 scheduler.step()
-            run_loss += value * len(y)
-            run_correct += int((out.detach().argmax(dim=1) == y).sum())
-            run_n += len(y)
+            if loss_fn is None:
+                run_loss += value * len(y)
+                run_correct += int((out.detach().argmax(dim=1) == y).sum())
+                run_n += len(y)
+            else:
+                n = batch_size(batch)
+                run_loss += value * n
+                run_n += n
         set_mode(optimizer, False)
-        val_loss, val_acc = evaluate(model, val_data, criterion, device)
+        if batches == 0:
+            raise ConfigError("the training data yields zero batches; give a non-empty dataset")
+        if evaluate_fn is not None:
+            scores = evaluate_fn(model)
+            val_loss, val_acc = scores.loss, scores.score
+        else:
+            val_loss, val_acc = evaluate(model, val_data, criterion, device)
         stats = EpochStats(
             epoch=epoch + 1,
             train_loss=run_loss / run_n if run_n else math.nan,
@@ -166,7 +193,7 @@ def fit(
             val_acc=val_acc,
             lr=float(optimizer.param_groups[0]["lr"]),
             seconds=time.perf_counter() - t0,
-            train_acc=run_correct / run_n if run_n else math.nan,
+            train_acc=run_correct / run_n if run_n and loss_fn is None else math.nan,
         )
         history.append(stats)
         if plateau:

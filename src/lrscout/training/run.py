@@ -57,6 +57,8 @@ from ..checks import check_arguments
 from ..errors import ConfigError, DataError, require
 from ..report.plots import save_figure
 from ..report.training import plot_train
+from ..protocol import TrainingTask, loop_hooks
+from ..protocol import steps_per_epoch as task_steps
 from ..results import FindResult
 from ..schedules import ScheduleSpec, get_schedule, schedule_for
 from ..state import RngState, data_generators
@@ -79,7 +81,6 @@ RUN_FILES = ("metrics.csv", "epochs.csv", "train.json", "train.png", "last.pt", 
 """What a run writes in its folder: a folder with any of them holds a run."""
 FIND_NUM_ITER = 100  # range-test steps for lr="find" (find's default)
 PLOT_OVERHEAD = 10.0  # train.png between epochs costs at most ~1/10 of the training time
-VAL_BATCH_SIZE = 256  # evaluation has no gradients: bigger batches are just faster
 
 
 def parse_lr(lr: float | str, name: str = "lr") -> float | None:
@@ -163,7 +164,7 @@ class _TensorBoard:
 
 
 def train(
-    task: Task,
+    task: TrainingTask,
     lr: float | str = "find",
     schedule: str = "onecycle",
     epochs: int = 5,
@@ -210,10 +211,9 @@ def train(
         base_lr = float(state["resume"]["run"]["lr"])
     elif out_dir is not None and not force:
         _refuse_held_run(Path(out_dir))
-    splits = task.splits()
+    steps_per_epoch = task_steps(task)
     train_loader = task.train_loader()
-    val_loader = splits.loader("val", VAL_BATCH_SIZE)
-    steps_per_epoch = len(train_loader)
+    val_loader = task.val_loader()
     # fail on an unknown schedule or parameter now, not after a range test
     get_schedule(schedule).resolve(schedule_params, epochs=epochs, steps_per_epoch=steps_per_epoch)
 
@@ -236,7 +236,7 @@ def train(
                 progress("find", FIND_NUM_ITER, FIND_NUM_ITER, f"recommends lr {base_lr:.3g}")
             log.info("range test recommends lr %.3g", base_lr)
 
-        model = task.build_model(splits.info)
+        model = task.build_model()
         optimizer = task.build_optimizer(model.parameters(), base_lr)
         spec: ScheduleSpec = schedule_for(base_lr, schedule, epochs, steps_per_epoch, **schedule_params)
         scheduler = spec.build(optimizer)
@@ -248,7 +248,8 @@ def train(
         total = epochs * steps_per_epoch
         rows: list[tuple[int, int, float, float, str]] = []  # step, epoch, lr, loss, guard event
         history: list[EpochStats] = []
-        best: dict[str, Any] = {"epoch": None, "acc": -1.0}
+        metric = task.metric
+        best: dict[str, Any] = {"epoch": None, "acc": metric.worst()}
         n_events = 0
         first_epoch, first_step, seconds_before = 0, 0, 0.0
         if state is not None:  # put back everything the run had at the end of its last epoch
@@ -317,7 +318,7 @@ def train(
     def on_epoch(stats: EpochStats) -> None:
         history.append(stats)
         note_events()
-        improved = stats.val_acc > best["acc"]
+        improved = best["epoch"] is None or metric.better(stats.val_acc, best["acc"])
         if improved:
             best.update(epoch=stats.epoch, acc=stats.val_acc)
         if tb is not None:
@@ -334,8 +335,11 @@ def train(
             files.save_result(make_result(partial, finished=False), final=False)
         if progress is not None:
             progress("epoch", stats.epoch, epochs,
-                     f"epoch {stats.epoch}/{epochs}: train loss {stats.train_loss:.4f} acc {stats.train_acc:.1%}  "
-                     f"val loss {stats.val_loss:.4f} acc {stats.val_acc:.1%}  lr {stats.lr:.3g}")
+                     f"epoch {stats.epoch}/{epochs}: train loss {stats.train_loss:.4f}"
+                     + (f" acc {stats.train_acc:.1%}" if math.isfinite(stats.train_acc) else "")
+                     + f"  val loss {stats.val_loss:.4f} {'acc' if metric.name == 'accuracy' else metric.name} "
+                     f"{metric.format(stats.val_acc) if metric.name != 'accuracy' else f'{stats.val_acc:.1%}'}  "
+                     f"lr {stats.lr:.3g}")
 
     t_fit = time.perf_counter()
     try:
@@ -343,7 +347,8 @@ def train(
             tb = _TensorBoard(Path(out_dir) / "tb", purge_step=first_step if state is not None else None)
         if first_epoch < epochs:
             fit_result = fit(model, optimizer, train_loader, val_loader, epochs=epochs, scheduler=scheduler,
-                             guard=guard_obj, start_epoch=first_epoch, on_step=on_step, on_epoch=on_epoch)
+                             guard=guard_obj, start_epoch=first_epoch, on_step=on_step, on_epoch=on_epoch,
+                             **loop_hooks(task))
         else:  # the run had ended in its last epoch (written, but not marked finished)
             fit_result = FitResult((), (), (), tuple(guard_obj.events if guard_obj else ()))
         if first_step or first_epoch:  # a resumed run: its result covers the whole run
