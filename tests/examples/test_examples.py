@@ -16,8 +16,8 @@ def test_segmentation_is_selected_by_mean_iou_from_the_cli(run_cli, tmp_path: Pa
     monkeypatch.setenv("EXAMPLE_IMAGES", "48")
     monkeypatch.setenv("EXAMPLE_SIZE", "16")
     out = tmp_path / "seg"
-    code, stdout, err = run_cli("select", "--task", f"{EXAMPLES / 'segmentation.py'}:make_task", "--epochs", "2",
-                                "--num-iter", "20", "--budget", "4", "--out", str(out))
+    code, stdout, err = run_cli("select", "--task", f"{EXAMPLES / 'segmentation.py'}:make_task", "--epochs", "4",
+                                "--num-iter", "10", "--budget", "4", "--out", str(out))
     assert code == 0, err
     result = json.loads((out / "select.json").read_text())
     assert result["config"]["metric"] == {"name": "mIoU", "higher_is_better": True, "percent": True}
@@ -67,8 +67,8 @@ def test_imagefolder_cnn_with_dict_batches_from_the_cli(run_cli, tmp_path: Path,
     monkeypatch.setenv("EXAMPLE_LIMIT", "36")
     monkeypatch.setenv("EXAMPLE_BATCH", "8")
     out = tmp_path / "sel"
-    code, stdout, err = run_cli("select", "--task", f"{EXAMPLES / 'imagefolder_cnn.py'}:make_task", "--epochs", "2",
-                                "--num-iter", "20", "--budget", "4", "--out", str(out))
+    code, stdout, err = run_cli("select", "--task", f"{EXAMPLES / 'imagefolder_cnn.py'}:make_task", "--epochs", "4",
+                                "--num-iter", "10", "--budget", "4", "--out", str(out))
     assert code == 0, err
     result = json.loads((out / "select.json").read_text())
     assert result["config"]["metric"]["name"] == "accuracy" and result["config"]["steps_per_epoch"] == 4
@@ -76,7 +76,7 @@ def test_imagefolder_cnn_with_dict_batches_from_the_cli(run_cli, tmp_path: Path,
     code, stdout, err = run_cli("find", "--task", f"{EXAMPLES / 'imagefolder_cnn.py'}:make_task", "--num-iter", "10",
                                 "--out", str(tmp_path / "find"), "--json")
     assert code == 0, err
-    assert json.loads(stdout)["config"]["loss_fn"] == "loss_fn"
+    assert json.loads(stdout)["config"]["loss_fn"] == "CustomTask.loss"  # the range test ran on the task's loss
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -136,6 +136,7 @@ def test_bad_user_tasks_get_one_line_and_exit_2(run_cli, tmp_path: Path, functio
                                                 extra: list[str], message: str) -> None:
     path = tmp_path / f"bad_tasks_{function}.py"  # one module name per file
     path.write_text(BAD_TASKS)
-    code, _, err = run_cli("select", "--task", f"{path}:{function}", "--epochs", "2", "--num-iter", "10", *extra,
+    code, _, err = run_cli("select", "--task", f"{path}:{function}", "--epochs", "2", "--num-iter", "10", "--budget", "50",
+                           *extra,
                            "--out", str(tmp_path / "out"))
     assert code == 2 and err.count("\n") == 1 and message in err, err

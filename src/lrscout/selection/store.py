@@ -123,8 +123,8 @@ class RunDir:
                 before = old.get("settings", {})
                 if "task" in settings and before.get("task") != settings["task"]:
                     raise ConfigError(f"{self.path} holds a selection of another task ({_task_label(before.get('task'))}"
-                                      f", not {_task_label(settings['task'])}); use another --out directory or "
-                                      "delete it")
+                                      f", not {_task_label(settings['task'])}); use another out_dir or delete it",
+                                      argument="out_dir")
                 diff = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
                 raise ConfigError(f"{self.path} holds a selection with other settings ({', '.join(diff)}); "
                                   "use another out_dir or delete it", argument="out_dir")
