@@ -26,11 +26,11 @@ PACKAGE = SRC / "lrscout"
 #: ``train`` / ``finetune`` writing their files call down into it, and nothing calls back.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("lrscout.errors", "lrscout._io", "lrscout._version", "lrscout.checks"),  # argument checks: errors only
-    ("lrscout.curve", "lrscout.schedules", "lrscout.backends"),  # pure maths; job runners
+    ("lrscout.curve", "lrscout.schedules", "lrscout.backends", "lrscout.protocol"),  # pure maths; job runners; the task protocol
     ("lrscout.report",),  # rendering and files, as functions of results it never imports
     ("lrscout.results", "lrscout.state", "lrscout.data", "lrscout.optim"),
     ("lrscout.models",),  # the catalogue, pretrained weights, parameter groups
-    ("lrscout.task",),
+    ("lrscout.task", "lrscout.custom"),  # the named task and the user's own (task_from)
     ("lrscout.engine",),  # the range test
     ("lrscout.training",),  # the loop, the guard, train(), diagnosis
     ("lrscout.selection",),  # trials, the successive-halving driver, select, compare

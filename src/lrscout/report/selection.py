@@ -10,11 +10,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-import math
 
 from ..protocol import Metric
 from .plots import new_axes, plot_find

@@ -20,6 +20,8 @@ and after any number of resumes.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -130,7 +132,9 @@ def run_rungs(
                 results = run_trials([spec_for(c, 0)], task, rundir, backend, on_trial, threads) + results
         rungs.append(results)
         if r + 1 < len(plan.rungs):
-            keep = promote([outcome(t) for t in results], plan.rungs[r + 1].size, by=by)
+            metric = getattr(task, "metric", None)  # ranking reads higher as better
+            keep = promote([dataclasses.replace(outcome(t), score=metric.signed(t.val_acc)) if metric is not None
+                            else outcome(t) for t in results], plan.rungs[r + 1].size, by=by)
             alive = sorted(results[i].spec.candidate for i in keep)
     return rungs
 
