@@ -129,7 +129,7 @@ def not_a_task():
 @pytest.mark.parametrize(("function", "extra", "message"), [
     ("lambda_model", ["--workers", "2"], "cannot be sent to worker processes"),
     ("non_scalar_loss", [], "it must return a scalar"),
-    ("no_batches", [], "zero batches"),
+    ("no_batches", [], "got 0"),
     ("not_a_task", [], "returned int, not a training task"),
 ])
 def test_bad_user_tasks_get_one_line_and_exit_2(run_cli, tmp_path: Path, function: str,  # type: ignore[no-untyped-def]

@@ -142,7 +142,7 @@ def finetune(
         raise ConfigError(f"threads must be >= 1 (or None), got {threads}")
     runner = backend_for(backend, workers, ray_address, threads)  # validates the backend name now
     steps_per_epoch = len(task.train_loader())  # loads the data: a bad dataset fails here, before any work
-    task.build_model(task.splits().info)  # loads the weights: bad weights fail before out_dir is written
+    task.build_model()  # loads the weights: bad weights fail before out_dir is written
     ratios = (given_ratio,) if given_ratio is not None else ratio_candidates()
     settings = {
         "task": task.to_json(), "epochs": epochs, "schedule": schedule, "head_lr": given_lr,
@@ -162,8 +162,7 @@ def _finetune(task: Task, epochs: int, schedule: str, given_lr: float | None, gi
               budget: float | None, num_iter: int, progress: FinetuneProgress | None, runner: Backend,
               threads: int | None, on_trial: OnTrial | None, rundir: RunDir, resuming: bool,
               t0: float) -> FinetuneResult:
-    splits = task.splits()
-    steps_per_epoch = len(task.train_loader())
+    steps_per_epoch = len(task.train_loader())  # type: ignore[arg-type]
     reference = statistics.median_low(ratios)
 
     def sweep_progress(phase: str) -> Callable[[int, float, float], None] | None:
@@ -175,7 +174,7 @@ def _finetune(task: Task, epochs: int, schedule: str, given_lr: float | None, gi
     if given_lr is None:
         find_result = rundir.load_find() if resuming else None
     if given_lr is None and find_result is None:
-        model = task.build_model(splits.info)
+        model = task.build_model()
         groups = param_groups(model, 1.0, reference, layer_decay=layer_decay, weight_decay=default_weight_decay(task))
         optimizer = task.build_optimizer(groups, 1.0)
         loader = task.train_loader()
@@ -188,7 +187,7 @@ def _finetune(task: Task, epochs: int, schedule: str, given_lr: float | None, gi
     if ratio_sweep:
         ratio_result = rundir.load_find("find_ratio") if resuming else None
     if ratio_sweep and ratio_result is None:
-        model = task.build_model(splits.info)
+        model = task.build_model()
         fixed = given_lr if given_lr is not None else find_result.lr  # type: ignore[union-attr]
         groups = param_groups(model, fixed, reference, layer_decay=layer_decay, weight_decay=default_weight_decay(task))
         optimizer = task.build_optimizer(groups, fixed)
