@@ -12,7 +12,8 @@ The range test runs lrscout's own :func:`lrscout.find` on the module's
 trainer's training dataloader and optimizer; :class:`lrscout.state.Snapshot` inside
 ``find`` puts the weights, buffers, gradients, optimizer state and RNG streams back bit
 for bit before the LR is set. The guard is :class:`lrscout.Guard`, fed the loss of each
-optimizer step.
+optimizer step. :func:`lightning_task` turns a module and a datamodule into a
+:class:`lrscout.TrainingTask` through :func:`lrscout.task_from`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
 import torch
@@ -29,6 +30,7 @@ from torch import nn
 from ..curve import lr_ramp
 from ..engine import find
 from ..errors import ConfigError
+from ..protocol import batch_size
 from ..results import FindResult
 from ..training import Guard
 from ..training.guard import _GROUP_LR_KEYS, _divide, _divide_scheduler
@@ -98,8 +100,8 @@ def muted_logging(pl_module: nn.Module) -> Iterator[None]:
 class _Prepared:
     """A batch already on the device, with its index, passed through ``find`` untouched.
 
-    ``find`` moves ``x`` and ``y`` with ``.to(device)``; the strategy has already moved
-    the batch (through the module's transfer hooks), so ``.to`` returns it as it is.
+    The strategy has moved the batch through the module's transfer hooks; ``find``
+    moves only tensors and containers of them, so this wrapper reaches the loss as it is.
     """
 
     __slots__ = ("batch", "index")
@@ -108,12 +110,9 @@ class _Prepared:
         self.batch = batch
         self.index = index
 
-    def to(self, *args: Any, **kwargs: Any) -> _Prepared:
-        return self
-
 
 class _DeviceBatches:
-    """The training dataloader as ``find`` iterates it: ``(_Prepared, placeholder)`` pairs.
+    """The training dataloader as ``find`` iterates it: :class:`_Prepared` batches.
 
     Each batch goes through the module's ``on_before_batch_transfer``, then the
     strategy's ``batch_to_device`` (``transfer_batch_to_device`` and
@@ -125,42 +124,29 @@ class _DeviceBatches:
         self.trainer = trainer
         self.pl_module = pl_module
 
-    def __iter__(self) -> Iterator[tuple[_Prepared, torch.Tensor]]:
+    def __iter__(self) -> Iterator[_Prepared]:
         before = getattr(self.pl_module, "_on_before_batch_transfer", None)
-        placeholder = torch.zeros(())
         for index, batch in enumerate(self.loader):
             if before is not None:
                 batch = before(batch, dataloader_idx=0)
-            batch = self.trainer.strategy.batch_to_device(batch)
-            yield _Prepared(batch, index), placeholder
+            yield _Prepared(self.trainer.strategy.batch_to_device(batch), index)
 
 
-class _TrainingStepLoss(nn.Module):
-    """``find``'s model: its forward is the module's ``training_step`` loss.
+class _StrategyLoss:
+    """``find``'s ``loss_fn``: ``training_step``'s loss, called through the strategy so that
+    its precision context and DDP wrapper apply as in ``fit``."""
 
-    The LightningModule is the only child, so ``find``'s snapshot covers exactly its
-    parameters, buffers, gradients and train/eval flags.
-    """
+    def __init__(self, strategy: Any) -> None:
+        self.strategy = strategy
 
-    def __init__(self, pl_module: nn.Module, trainer: Any) -> None:
-        super().__init__()
-        self.module = pl_module
-        self._strategy = trainer.strategy
-
-    def forward(self, prepared: _Prepared) -> torch.Tensor:
-        output = self._strategy.training_step(prepared.batch, prepared.index)
-        loss = step_loss(output)
+    def __call__(self, model: nn.Module, prepared: _Prepared) -> torch.Tensor:
+        loss = step_loss(self.strategy.training_step(prepared.batch, prepared.index))
         if loss is None:
             raise ConfigError(
                 "training_step returned no loss (None, or a mapping without 'loss'); "
                 "the range test needs a loss for every batch"
             )
         return loss
-
-
-def _returned_loss(loss: torch.Tensor, _placeholder: torch.Tensor) -> torch.Tensor:
-    """``find``'s criterion: the loss the training step already computed."""
-    return loss
 
 
 def _training_loader(trainer: Any) -> Any:
@@ -266,10 +252,10 @@ class FindAtFitStart:
         data = _DeviceBatches(_training_loader(trainer), trainer, pl_module)
         with muted_logging(pl_module):
             result = find(
-                _TrainingStepLoss(pl_module, trainer),
-                cast(Any, data),
+                pl_module,
+                data,
                 optimizer,
-                cast(nn.Module, _returned_loss),
+                loss_fn=_StrategyLoss(trainer.strategy),
                 start_lr=self.start_lr,
                 end_lr=self.end_lr,
                 num_iter=self.num_iter,
@@ -355,3 +341,236 @@ class GuardDuringFit:
         self._global_step = int(trainer.global_step)
         loss_value, self._loss = self._loss, 0.0
         self.guard.step(loss_value)
+
+
+# --------------------------------------------------------------------------- select on a LightningModule
+
+
+class _DataModuleSource:
+    """One datamodule per process, built, prepared and set up on first use.
+
+    The train and validation factories share it; it is rebuilt (not pickled) in each
+    worker process, as a datamodule may hold open files or large tensors.
+    """
+
+    def __init__(self, datamodule_fn: Callable[[], Any]) -> None:
+        self.datamodule_fn = datamodule_fn
+        self._datamodule: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"datamodule_fn": self.datamodule_fn, "_datamodule": None}
+
+    def get(self) -> Any:
+        if self._datamodule is None:
+            datamodule = self.datamodule_fn()
+            for hook in ("train_dataloader", "val_dataloader"):
+                if not callable(getattr(datamodule, hook, None)):
+                    raise ConfigError(f"datamodule_fn returned {type(datamodule).__name__}, which has no {hook}()")
+            if callable(getattr(datamodule, "prepare_data", None)):
+                datamodule.prepare_data()
+            if callable(getattr(datamodule, "setup", None)):
+                datamodule.setup("fit")
+            self._datamodule = datamodule
+        return self._datamodule
+
+
+class _Loader:
+    """``train_data`` / ``val_data`` for :func:`lrscout.task_from`: the datamodule's loader."""
+
+    def __init__(self, source: _DataModuleSource, hook: str) -> None:
+        self.source = source
+        self.hook = hook
+        self.__qualname__ = f"{_qualname(source.datamodule_fn)}.{hook}"
+
+    def __call__(self) -> Any:
+        return getattr(self.source.get(), self.hook)()
+
+
+class _Module:
+    """``model_fn``: a fresh LightningModule whose ``self.log`` does nothing (no trainer runs it)."""
+
+    def __init__(self, module_fn: Callable[[], Any]) -> None:
+        self.module_fn = module_fn
+        self.__qualname__ = _qualname(module_fn)
+
+    def __call__(self) -> nn.Module:
+        module = self.module_fn()
+        if not isinstance(module, nn.Module) or not callable(getattr(module, "training_step", None)):
+            raise ConfigError(f"module_fn returned {type(module).__name__}, not a LightningModule")
+        for name in ("log", "log_dict"):
+            object.__setattr__(module, name, _no_log)
+        return module
+
+
+class _ConfiguredOptimizer:
+    """``optimizer_fn(params, lr)``: the class and defaults of ``configure_optimizers``'s optimizer.
+
+    ``configure_optimizers`` builds over the module's own parameters; lrscout hands
+    others (a fresh model's, or parameter groups), so the optimizer is rebuilt over
+    them from its class and its defaults, with ``lr`` replaced.
+    """
+
+    def __init__(self, module_fn: Callable[[], Any]) -> None:
+        self.module_fn = module_fn
+        self.__qualname__ = f"{_qualname(module_fn)}.configure_optimizers"
+        self._recipe: tuple[type[torch.optim.Optimizer], dict[str, Any]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_recipe": None}
+
+    def recipe(self) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
+        if self._recipe is None:
+            module = self.module_fn()
+            try:
+                configured = module.configure_optimizers()
+            except Exception as exc:
+                raise ConfigError(
+                    f"configure_optimizers() failed outside a Trainer ({type(exc).__name__}: {exc}); "
+                    "give lightning_task an optimizer_fn(params, lr)"
+                ) from exc
+            optimizer = configured_optimizer(configured)
+            self._recipe = (type(optimizer), dict(optimizer.defaults))
+        return self._recipe
+
+    def __call__(self, params: Any, lr: float) -> torch.optim.Optimizer:
+        cls, defaults = self.recipe()
+        return cls(params, **{**defaults, "lr": lr})
+
+
+def configured_optimizer(configured: Any) -> torch.optim.Optimizer:
+    """The one optimizer in whatever ``configure_optimizers`` returned (any of its forms)."""
+    if isinstance(configured, torch.optim.Optimizer):
+        return configured
+    if isinstance(configured, Mapping) and isinstance(configured.get("optimizer"), torch.optim.Optimizer):
+        return cast(torch.optim.Optimizer, configured["optimizer"])
+    if isinstance(configured, (list, tuple)) and configured:
+        first = configured[0]
+        if len(configured) == 2 and isinstance(first, (list, tuple)):  # ([optimizers], [schedulers])
+            configured, first = first, first[0] if first else None
+        if len(configured) == 1 or (isinstance(first, Mapping) and len(configured) == 1):
+            return configured_optimizer(first)
+        raise ConfigError(f"configure_optimizers returned {len(configured)} optimizers; lrscout tunes one")
+    raise ConfigError(f"configure_optimizers returned {type(configured).__name__}, not an optimizer")
+
+
+def training_step_loss(model: nn.Module, batch: Any) -> torch.Tensor:
+    """``loss_fn``: the loss ``training_step`` returns (a tensor or ``{"loss": ...}``)."""
+    loss = step_loss(cast(Any, model).training_step(batch, 0))
+    if loss is None:
+        raise ConfigError("training_step returned no loss (None, or a mapping without 'loss')")
+    return loss
+
+
+class _Recorder:
+    """Stands in for ``self.log`` / ``self.log_dict`` during validation: per-key sums
+    weighted by batch size, the way Lightning reduces ``on_epoch`` metrics to a mean."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self.batch = 1
+
+    def log(self, name: str, value: Any, *args: Any, batch_size: int | None = None, **kwargs: Any) -> None:
+        n = self.batch if batch_size is None else int(batch_size)
+        self.sums[name] = self.sums.get(name, 0.0) + float(value) * n
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    def log_dict(self, dictionary: Mapping[str, Any], *args: Any, batch_size: int | None = None, **kwargs: Any) -> None:
+        for name, value in dictionary.items():
+            self.log(name, value, batch_size=batch_size)
+
+    def mean(self, name: str) -> float:
+        if name not in self.sums:
+            logged = ", ".join(sorted(self.sums)) or "nothing"
+            raise ConfigError(f"validation_step did not log {name!r} (it logged {logged}); pass metric= one of those")
+        return self.sums[name] / max(self.counts[name], 1)
+
+
+class _LoggedMetric:
+    """``metric(model, val_batches)``: the mean of what ``validation_step`` logs as ``key``."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.__qualname__ = f"validation_step:{key}"
+
+    def __call__(self, model: nn.Module, batches: Iterable[Any]) -> float:
+        step = getattr(model, "validation_step", None)
+        if not callable(step):
+            raise ConfigError(f"the module has no validation_step to log {self.key!r}")
+        recorder = _Recorder()
+        saved = {name: model.__dict__.get(name) for name in ("log", "log_dict")}
+        object.__setattr__(model, "log", recorder.log)
+        object.__setattr__(model, "log_dict", recorder.log_dict)
+        try:
+            for index, batch in enumerate(batches):
+                recorder.batch = batch_size(batch)
+                step(batch, index)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    object.__delattr__(model, name)
+                else:
+                    object.__setattr__(model, name, value)
+        return recorder.mean(self.key)
+
+
+def _qualname(fn: Any) -> str:
+    fn = getattr(fn, "func", fn)
+    return str(getattr(fn, "__qualname__", None) or type(fn).__qualname__)
+
+
+def lightning_task(
+    module_fn: Callable[[], Any],
+    datamodule_fn: Callable[[], Any],
+    *,
+    metric: str | None = None,
+    higher_is_better: bool = True,
+    percent: bool = False,
+    optimizer_fn: Callable[[Any, float], torch.optim.Optimizer] | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    name: str | None = None,
+) -> Any:
+    """A :class:`lrscout.TrainingTask` from a LightningModule and a LightningDataModule.
+
+    * ``module_fn()``: a fresh module (seeded by lrscout first); the loss of a batch is
+      what its ``training_step`` returns.
+    * ``datamodule_fn()``: a datamodule, prepared and set up for ``"fit"`` once per process;
+      its ``train_dataloader()`` and ``val_dataloader()`` give the batches.
+    * ``metric``: a key that ``validation_step`` logs (``"val_acc"``), averaged over the
+      validation batches weighted by batch size, as Lightning reduces ``on_epoch`` metrics;
+      ``higher_is_better`` and ``percent`` describe it. Default: accuracy of
+      ``module(inputs)`` on ``(inputs, targets)`` batches.
+    * The optimizer: ``configure_optimizers()``'s class and defaults, rebuilt at each LR
+      lrscout tries (its LR schedulers are not used: ``select`` applies the schedule it is
+      given), or ``optimizer_fn(params, lr)``.
+
+    No Trainer runs: lrscout's own loop calls ``training_step`` and ``validation_step``
+    (``self.log`` is recorded or muted), moving batches with its own device transfer.
+    The functions must be module-level for the process pool and Ray.
+
+    Example::
+
+        task = lightning_task(LitNet, DigitsDataModule, metric="val_acc", name="lit-digits")
+        result = lrscout.select(task, schedule="cosine", epochs=10, out_dir="runs/lit")
+    """
+    from ..custom import task_from
+
+    for what, fn in (("module_fn", module_fn), ("datamodule_fn", datamodule_fn)):
+        if not callable(fn):
+            raise ConfigError(f"{what} must be a function (or class) that returns a new object, got {type(fn).__name__}")
+    source = _DataModuleSource(datamodule_fn)
+    return task_from(
+        _Module(module_fn),
+        _Loader(source, "train_dataloader"),
+        _Loader(source, "val_dataloader"),
+        optimizer_fn if optimizer_fn is not None else _ConfiguredOptimizer(module_fn),
+        training_step_loss,
+        _LoggedMetric(metric) if metric is not None else None,
+        metric_name=metric,
+        higher_is_better=higher_is_better,
+        percent=percent,
+        seed=seed,
+        device=device,
+        name=name,
+    )

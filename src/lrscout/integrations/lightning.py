@@ -18,12 +18,16 @@ training dataloader and its optimizer, restores everything bit for bit, then set
 optimizer's LR (and the module's ``lr`` / ``learning_rate``) to the recommendation, the
 way Lightning's own ``LearningRateFinder`` callback does. ``DivergenceGuard`` is
 :class:`lrscout.Guard` as a callback: rollback and an LR cut on NaN or a spike.
+
+``lightning_task(module_fn, datamodule_fn, metric="val_acc")`` is a
+:class:`lrscout.TrainingTask` for ``select``, ``train`` and ``compare`` (no Trainer runs;
+see :func:`lrscout.integrations._lightning.lightning_task`).
 """
 
 from __future__ import annotations
 
 from ..errors import MissingDependencyError
-from ._lightning import FindAtFitStart, GuardDuringFit
+from ._lightning import FindAtFitStart, GuardDuringFit, lightning_task
 
 try:
     import lightning.pytorch as pl
@@ -35,7 +39,7 @@ except ImportError:
             "neither lightning nor pytorch_lightning is installed; install it with: pip install 'lrscout[lightning]'"
         ) from exc
 
-__all__ = ["DivergenceGuard", "LRFinder"]
+__all__ = ["DivergenceGuard", "LRFinder", "lightning_task"]
 
 
 class LRFinder(FindAtFitStart, pl.Callback):

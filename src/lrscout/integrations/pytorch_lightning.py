@@ -8,7 +8,7 @@ code imports the latter (``pip install pytorch-lightning``).
 from __future__ import annotations
 
 from ..errors import MissingDependencyError
-from ._lightning import FindAtFitStart, GuardDuringFit
+from ._lightning import FindAtFitStart, GuardDuringFit, lightning_task
 
 try:
     import pytorch_lightning as pl
@@ -17,7 +17,7 @@ except ImportError as exc:
         "pytorch_lightning is not installed; install it with: pip install pytorch-lightning"
     ) from exc
 
-__all__ = ["DivergenceGuard", "LRFinder"]
+__all__ = ["DivergenceGuard", "LRFinder", "lightning_task"]
 
 
 class LRFinder(FindAtFitStart, pl.Callback):
