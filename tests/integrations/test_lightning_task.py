@@ -18,6 +18,7 @@ import lrscout
 from lrscout.errors import ConfigError
 
 pl = pytest.importorskip("lightning.pytorch")
+from lrscout.integrations._lightning import configured_optimizer  # noqa: E402
 from lrscout.integrations.lightning import lightning_task  # noqa: E402
 
 
@@ -83,3 +84,17 @@ def test_the_metric_must_be_logged() -> None:
     task = lightning_task(LitMLP, BlobsData, metric="val_acc")
     with pytest.raises(ConfigError, match="val_err, val_loss"):
         task.evaluate(task.build_model())
+
+
+def test_every_form_of_configure_optimizers_gives_its_one_optimizer() -> None:
+    params = [nn.Parameter(torch.zeros(2))]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 5)
+    for form in (opt, [opt], (opt,), ([opt], [sched]), {"optimizer": opt, "lr_scheduler": sched},
+                 [{"optimizer": opt, "lr_scheduler": {"scheduler": sched}}]):
+        assert configured_optimizer(form) is opt
+    other = torch.optim.SGD(params, lr=0.1)
+    with pytest.raises(ConfigError, match="2 optimizers"):
+        configured_optimizer([opt, other])
+    with pytest.raises(ConfigError, match="not an optimizer"):
+        configured_optimizer(None)

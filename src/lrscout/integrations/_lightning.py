@@ -447,7 +447,7 @@ def configured_optimizer(configured: Any) -> torch.optim.Optimizer:
         first = configured[0]
         if len(configured) == 2 and isinstance(first, (list, tuple)):  # ([optimizers], [schedulers])
             configured, first = first, first[0] if first else None
-        if len(configured) == 1 or (isinstance(first, Mapping) and len(configured) == 1):
+        if len(configured) == 1:
             return configured_optimizer(first)
         raise ConfigError(f"configure_optimizers returned {len(configured)} optimizers; lrscout tunes one")
     raise ConfigError(f"configure_optimizers returned {type(configured).__name__}, not an optimizer")
