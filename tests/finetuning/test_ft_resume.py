@@ -10,8 +10,9 @@ import pytest
 
 from lrscout.errors import ConfigError
 from lrscout.finetuning import FinetuneResult, finetune
-from lrscout.selection import TrialResult
 from lrscout.task import Task
+
+from killswitch import Killed, die_after
 
 #: digits, 300 images in batches of 32 (8 steps an epoch), 3 epochs; a 20-step range test
 #: and a budget of 5 runs buy 2 head LRs x 3 ratios: 6 one-epoch trials, then 2 full runs.
@@ -45,9 +46,6 @@ def comparable(result: FinetuneResult) -> dict[str, Any]:
     return data
 
 
-class Killed(Exception):
-    pass
-
 
 def test_trials_are_group_trials_of_the_plan(uninterrupted: FinetuneResult) -> None:
     r = uninterrupted
@@ -65,20 +63,12 @@ def test_a_killed_finetune_resumes_to_the_uninterrupted_choice(task: Task, unint
                                                                tmp_path: Path) -> None:
     ran: list[str] = []
 
-    def die_after(n: int):  # type: ignore[no-untyped-def]
-        def hook(t: TrialResult) -> None:
-            ran.append(t.spec.trial_id)
-            if len(ran) == n:
-                raise Killed
-
-        return hook
-
     with pytest.raises(Killed):  # killed in rung 0, after two trials
-        finetune(task, **KWARGS, out_dir=tmp_path, on_trial=die_after(2))
+        finetune(task, **KWARGS, out_dir=tmp_path, on_trial=die_after(ran, 2))
     assert (tmp_path / "find.json").exists() and len(list((tmp_path / "trials").glob("*.json"))) == 2
     ran.clear()
     with pytest.raises(Killed):  # killed again in the last rung, after the first finalist
-        finetune(task, **KWARGS, out_dir=tmp_path, on_trial=die_after(5))
+        finetune(task, **KWARGS, out_dir=tmp_path, on_trial=die_after(ran, 5))
     assert [r[:3] for r in ran] == ["r0-"] * 4 + ["r1-"]
     ran.clear()
     resumed = finetune(task, **KWARGS, out_dir=tmp_path, on_trial=lambda t: ran.append(t.spec.trial_id))

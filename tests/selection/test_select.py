@@ -16,6 +16,8 @@ from lrscout.selection.candidates import top_of_ladder
 from lrscout.selection.selection import _trace, candidates_for, find_cost_steps
 from lrscout.task import Task
 
+from killswitch import Killed, die_after
+
 from .conftest import KWARGS, TASK
 
 
@@ -78,28 +80,17 @@ def test_same_seed_same_choice_and_json_round_trip(small_select: SelectResult, t
     assert again.plot().get_xscale() == "log"
 
 
-class Killed(Exception):
-    pass
-
 
 def test_a_killed_selection_resumes_without_rerunning_finished_trials(small_select: SelectResult,
                                                                       tmp_path: Path) -> None:
     ran: list[str] = []
 
-    def die_after(n: int):  # type: ignore[no-untyped-def]
-        def hook(t: TrialResult) -> None:
-            ran.append(t.spec.trial_id)
-            if len(ran) == n:
-                raise Killed
-
-        return hook
-
     with pytest.raises(Killed):  # killed in rung 0, after three trials
-        select(TASK, **KWARGS, out_dir=tmp_path, on_trial=die_after(3))
+        select(TASK, **KWARGS, out_dir=tmp_path, on_trial=die_after(ran, 3))
     assert len(list((tmp_path / "trials").glob("*.json"))) == 3
     ran.clear()
     with pytest.raises(Killed):  # killed again in rung 1, after the first finalist
-        select(TASK, **KWARGS, out_dir=tmp_path, on_trial=die_after(2))
+        select(TASK, **KWARGS, out_dir=tmp_path, on_trial=die_after(ran, 2))
     assert ran[0] == [t.spec.trial_id for t in small_select.trials if t.spec.rung == 0][-1]
     assert ran[1].startswith("r1-")
     ran.clear()
