@@ -26,6 +26,24 @@ def test_digits_splits_are_disjoint_normalised_and_seeded() -> None:
     assert torch.equal(again.val.tensors[0], s.val.tensors[0])
 
 
+def test_splits_do_not_depend_on_the_thread_count_they_were_loaded_under() -> None:
+    """Trials in a spawned worker load the data on one thread; the driver may have loaded
+    it on several. The normalised tensors must be bitwise the same either way."""
+    before = torch.get_num_threads()
+    try:
+        for limit in (300, 1000):  # sizes where float32 reductions differ by thread count
+            loaded = []
+            for threads in (1, 2, 3):
+                torch.set_num_threads(threads)
+                loaded.append(load_dataset("digits", seed=0, limit=limit))
+            for other in loaded[1:]:
+                assert other.info == loaded[0].info
+                assert torch.equal(other.train.tensors[0], loaded[0].train.tensors[0])
+                assert torch.equal(other.val.tensors[0], loaded[0].val.tensors[0])
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_loader_batches_are_seeded() -> None:
     s = load_dataset("digits", limit=200)
     a = [y for _, y in s.loader("train", 32, seed=3)]

@@ -128,6 +128,19 @@ def _limit(x: torch.Tensor, y: torch.Tensor, limit: int | None, seed: int) -> tu
     return x[idx], y[idx]
 
 
+def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of ``(N, C, H, W)`` images, as float32.
+
+    Summed in float64 by numpy on one thread: torch splits a float32 reduction by its
+    thread count, so the statistics (and every trial after them) would change in the last
+    bits with the threads the data happened to be loaded under.
+    """
+    a = x.detach().cpu().numpy().astype(np.float64).transpose(1, 0, 2, 3).reshape(x.shape[1], -1)
+    mean = a.mean(axis=1)
+    std = np.maximum(a.std(axis=1, ddof=1), 1e-6)
+    return torch.from_numpy(mean).float(), torch.from_numpy(std).float()
+
+
 def _finish(
     name: str,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -145,9 +158,7 @@ def _finish(
     if len(classes) < 2:
         raise DataError(f"dataset {name!r} has only one class; a classifier needs at least two")
     (xtr, ytr), (xva, yva) = _split_train_val(x, y, val_fraction, seed)
-    dims = [0, 2, 3]
-    mean = xtr.mean(dim=dims)
-    std = xtr.std(dim=dims).clamp_min(1e-6)
+    mean, std = channel_stats(xtr)
 
     def norm(t: torch.Tensor) -> torch.Tensor:
         return ((t - mean[None, :, None, None]) / std[None, :, None, None]).contiguous()
