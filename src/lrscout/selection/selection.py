@@ -285,7 +285,8 @@ def _trial_spec(c: int, lr: float, r: int, plan: Plan, protocol: ScheduleSpec) -
     )
 
 
-def _safe_fallback(earlier: list[list[TrialResult]], below: float) -> TrialResult | None:
+def _safe_fallback(earlier: list[list[TrialResult]], below: float,
+                   metric: Metric = ACCURACY) -> TrialResult | None:
     """The best healthy earlier-rung trial at an LR below every collapsed finalist.
 
     A finalist that trained well on the short run and collapsed on the full one says
@@ -295,7 +296,7 @@ def _safe_fallback(earlier: list[list[TrialResult]], below: float) -> TrialResul
     pool = [t for results in earlier for t in results if not t.collapsed and t.spec.lr < below]
     if not pool:
         return None
-    return pool[rank([outcome(t) for t in pool])[0]]
+    return pool[rank([dataclasses.replace(outcome(t), score=metric.signed(t.val_acc)) for t in pool])[0]]
 
 
 def _assemble(task: TrainingTask, protocol: ScheduleSpec, ladder: Sequence[float], plan: Plan,
