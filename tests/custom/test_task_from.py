@@ -50,6 +50,21 @@ def test_hand_written_task_on_two_worker_processes(named: SelectResult) -> None:
     assert trials(mine) == trials(named) and mine.lr == named.lr
 
 
+def test_the_range_test_of_a_user_task_is_sized_to_the_budget_like_the_named_ones() -> None:
+    """10 epochs of 8 steps at budget 2.5: a 40-step sweep (a fifth of the budget), not
+    the usual 100 steps (1.25 runs); the same sweep, trials and choice as the named task."""
+    named = select(NAMED, epochs=10)
+    mine = select(make_task(), epochs=10)
+    assert len(mine.find.history_lr) <= 40 and mine.config["find_cost_runs"] <= 0.5 + 1e-9
+    assert mine.find.history_lr == named.find.history_lr
+    assert trials(mine) == trials(named) and mine.cost_runs <= 2.5 + 1e-9
+
+
+def test_a_user_task_too_short_for_a_sweep_at_its_batch_is_refused_with_a_budget_that_would_do() -> None:
+    with pytest.raises(ConfigError, match=r"too small.*use budget >= \d"):
+        select(make_task(), epochs=1)  # 8 steps: a 20-step sweep at the user's batch is 2.5 runs
+
+
 def test_resume_into_a_folder_of_another_task_is_refused(tmp_path: Path) -> None:
     task = make_task()
     select(task, epochs=2, budget=3.0, find_kwargs={"num_iter": 10}, out_dir=tmp_path)

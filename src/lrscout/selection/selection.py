@@ -79,10 +79,17 @@ def range_test_plan(task: TrainingTask, total_steps: int, budget: float,
                     find_kwargs: Mapping[str, Any]) -> RangeTestPlan:
     """The range test ``select`` runs: sized to the budget, unless ``find_kwargs`` fixes
     ``num_iter`` (then that many steps of the task's batch). The user's own tasks keep
-    their batches: ``num_iter`` steps (default :data:`FIND_STEPS`) of them."""
+    their batches (lrscout cannot rebatch their data): as many steps as the budget's
+    share affords, between :data:`~lrscout.selection.halving.MIN_FIND_STEPS` and
+    :data:`FIND_STEPS`."""
     if not isinstance(task, Task):
-        steps = int(find_kwargs.get("num_iter", FIND_STEPS))
-        return RangeTestPlan(steps, int(getattr(task, "batch_size", 1)), steps / total_steps)
+        batch = int(getattr(task, "batch_size", 1) or 1)
+        if "num_iter" in find_kwargs:
+            steps = int(find_kwargs["num_iter"])
+            return RangeTestPlan(steps, batch, steps / total_steps)
+        sized = plan_range_test(total_steps, batch, budget)
+        steps = sized.steps  # at a smaller batch the plan keeps its minimum steps: here at the user's batch
+        return RangeTestPlan(steps, batch, steps / total_steps, sized.start_lr)
     if "num_iter" in find_kwargs:
         steps = int(find_kwargs["num_iter"])
         return RangeTestPlan(steps, task.batch_size, steps / total_steps)
@@ -236,7 +243,8 @@ def select(
     sweep = range_test_plan(task, total, budget, find_kwargs)
     planned = sweep.cost_runs if find_result is None else find_cost_runs(find_result, total, task.batch_size)
     check_budget(total, budget, planned, continued=continued, min_candidates=min(2, max_candidates), quantum=quantum,
-                 batch_size=task.batch_size if find_result is None and "num_iter" not in find_kwargs else None)
+                 batch_size=task.batch_size if (isinstance(task, Task) and find_result is None
+                                                and "num_iter" not in find_kwargs) else None)
     check_backend_travel(task, runner)
     settings = {
         "task": task.to_json(), "metric": task.metric.to_json(), "schedule": protocol.kind, "schedule_params": protocol.to_json()["params"],
