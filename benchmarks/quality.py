@@ -137,6 +137,17 @@ HELDOUT: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] 
 )
 
 
+#: Short development protocols (added in session 10): rules for protocols of a few dozen
+#: steps are measured and tuned on these, never on the held-out short protocols.
+DEV_SHORT: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = (
+    ("digits-sgdm-1ep-b64", "digits", "sgdm", "constant", 1, 64, None, "simplecnn", False),
+    ("digits-sgd-2ep-b256", "digits", "sgd", "constant", 2, 256, None, "simplecnn", False),
+    ("digits-rmsprop-2ep-b128", "digits", "rmsprop", "constant", 2, 128, None, "simplecnn", False),
+    ("digits-adam-cosine-1ep-b32", "digits", "adam", "cosine", 1, 32, None, "simplecnn", False),
+    ("mnist3k-adam-1ep-b32", "mnist", "adam", "constant", 1, 32, 3000, "simplecnn", False),
+)
+
+
 @dataclass(frozen=True)
 class QualityConfig:
     digits_seeds: tuple[int, ...] = (0, 1, 2)
@@ -153,6 +164,7 @@ class QualityConfig:
     datasets: tuple[str, ...] = ("digits", "mnist")
     jobs: int = 2
     select: bool = True  # include lrscout.select when the package has it
+    dev_short: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = DEV_SHORT
     heldout: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = HELDOUT
     heldout_seeds: tuple[int, ...] = (0, 1, 2)
     only: tuple[str, ...] = ()  # run just these task names (a reduced run; empty: all)
@@ -166,6 +178,9 @@ class QualityConfig:
             for opt, sched in self.optimizers:
                 name = f"{ds}-{opt}" + ("" if sched == "constant" else f"-{sched}")
                 out.append(Protocol(name, ds, opt, sched, epochs, self.batch_size, tuple(seeds), limit))
+        dev_seeds = tuple(self.digits_seeds)
+        for name, ds, opt, sched, epochs, batch, limit, model, augment in self.dev_short:
+            out.append(Protocol(name, ds, opt, sched, epochs, batch, dev_seeds, limit, model, augment))
         for name, ds, opt, sched, epochs, batch, limit, model, augment in self.heldout:
             out.append(Protocol(name, ds, opt, sched, epochs, batch, tuple(self.heldout_seeds), limit, model, augment,
                                 split="heldout"))
@@ -185,7 +200,7 @@ class QualityConfig:
 QUICK = QualityConfig(digits_seeds=(0, 1), mnist_seeds=(0,), digits_epochs=3, mnist_epochs=2, mnist_limit=3000,
                       grid_low=1e-4, grid_high=1.0, per_decade=2,
                       optimizers=(("sgdm", "cosine"), ("adam", "constant")),
-                      heldout=HELDOUT[:1], heldout_seeds=(0,))
+                      dev_short=DEV_SHORT[:1], heldout=HELDOUT[:1], heldout_seeds=(0,))
 
 
 # ---------------------------------------------------------------------------- one training run

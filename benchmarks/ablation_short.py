@@ -1,0 +1,214 @@
+"""What each ingredient of ``select``'s choice buys on short protocols (issue 11).
+
+For each (protocol, seed) of the chosen tasks it runs ``lrscout.select`` in process, then
+trains every LR of its candidate ladder on the full protocol (cached like the quality
+benchmark's runs), and stores the short-trial evidence beside the full-run outcomes. Rules
+for promoting and choosing can then be compared offline on the same evidence
+(``--rules``): the current rule, the noise band at promotion, the range test's own
+suggestion, and the best candidate of the ladder (what any rule over these candidates can
+reach at most).
+
+    python benchmarks/ablation_short.py --tasks digits-sgdm-1ep-b64,... --seeds 3 --out /tmp/ab.json
+
+Development tasks only while a rule is being chosen: held-out tasks are run once, after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+import quality  # noqa: E402
+from common import fmt_lr  # noqa: E402
+
+
+def evidence(protocol: quality.Protocol, seed: int, cache_root: Path) -> dict[str, Any]:
+    import lrscout
+    from lrscout.selection.selection import candidates_for
+
+    task = protocol.task(seed)
+    r = lrscout.select(task, epochs=protocol.epochs, schedule=protocol.schedule)
+    ladder = candidates_for(r.find)
+    key = lambda lr: {"protocol": protocol.key(), "lr": fmt_lr(lr), "lr_free": None, "seed": seed,  # noqa: E731
+                      "code": quality.code_hash(quality.TRAIN_CODE)}
+    full = {}
+    for lr in sorted(set(ladder) | {r.lr, r.find.lr}):
+        run = quality.train_run(protocol, seed, float(fmt_lr(lr)), None, key(lr), str(cache_root))
+        full[fmt_lr(lr)] = {k: run[k] for k in ("val_acc", "test_acc", "val_loss", "failed")}
+    # every other ladder LR as a rung-0 trial of the same plan, so other windows can be scored
+    from lrscout.schedules import schedule_for
+    from lrscout.selection.selection import _trial_spec, steps_per_epoch
+    from lrscout.selection.trial import run_trial
+
+    spec_protocol = schedule_for(1.0, protocol.schedule, protocol.epochs, steps_per_epoch(task))
+    tried = {round(t.spec.lr, 12) for t in r.trials if t.spec.rung == 0}
+    extra = []
+    for c, lr in enumerate(ladder):
+        if round(lr, 12) in tried:
+            continue
+        t = run_trial(task, _trial_spec(c, lr, 0, r.plan, spec_protocol))
+        extra.append({"lr": t.spec.lr, "rung": 0, "steps": t.spec.steps, "val_acc": t.val_acc,
+                      "val_loss": t.val_loss, "collapsed": t.collapsed, "extra": True})
+    return {
+        "extra_trials": extra,
+        "protocol": protocol.name, "seed": seed, "chosen": r.lr, "find_lr": r.find.lr, "ladder": list(ladder),
+        "plan": r.plan.to_json(), "cost_runs": r.cost_runs,
+        "trials": [{"lr": t.spec.lr, "rung": t.spec.rung, "steps": t.spec.steps, "val_acc": t.val_acc,
+                    "val_loss": t.val_loss, "collapsed": t.collapsed} for t in r.trials],
+        "full": full,
+    }
+
+
+def _band(acc: float, n_val: int) -> float:
+    p = min(max(acc, 0.0), 1.0)
+    return math.sqrt(p * (1 - p) / n_val)
+
+
+def rules(row: dict[str, Any], n_val: int) -> dict[str, float]:
+    """The LR each rule picks from one (protocol, seed)'s evidence."""
+    short = [t for t in row["trials"] if t["rung"] == 0 and not t["collapsed"]]
+    full = row["full"]
+    picks: dict[str, float] = {"select (as run)": row["chosen"], "find": row["find_lr"]}
+    if short:
+        best = max(short, key=lambda t: (t["val_acc"], -(t["val_loss"] or math.inf)))
+        picks["promote: best short acc"] = best["lr"]
+        close = [t for t in short if t["val_acc"] >= best["val_acc"] - _band(best["val_acc"], n_val) - 1e-12]
+        picks["promote: band, lowest loss"] = min(close, key=lambda t: t["val_loss"] or math.inf)["lr"]
+        picks["promote: band, lowest LR"] = min(close, key=lambda t: t["lr"])["lr"]
+        picks["promote: lowest short loss"] = min(short, key=lambda t: t["val_loss"] or math.inf)["lr"]
+        picks["upper: best full val of rung 0"] = max(short, key=lambda t: full[fmt_lr(t["lr"])]["val_acc"])["lr"]
+    picks["upper: best full val of ladder"] = max(row["ladder"], key=lambda lr: full[fmt_lr(lr)]["val_acc"])
+    if "extra_trials" in row:
+        picks.update(windows(row))
+    return picks
+
+
+def windows(row: dict[str, Any]) -> dict[str, float]:
+    """Which ladder LRs rung 0 tries: the plan's window, shifted, or grown toward the edge
+    where the leader sits (the short results of every ladder LR are in the evidence)."""
+    ladder = row["ladder"]
+    by_lr = {fmt_lr(t["lr"]): t for t in row["trials"] + row["extra_trials"] if t["rung"] == 0}
+    short = [by_lr.get(fmt_lr(lr)) for lr in ladder]
+    n = row["plan"]["rungs"][0]["size"]
+    k = row["plan"]["rungs"][-1]["size"]
+    top = len(ladder)
+
+    def choose(tried: list[int]) -> float:
+        ok = [i for i in tried if short[i] is not None and not short[i]["collapsed"]] or tried
+        lead = sorted(ok, key=lambda i: (-short[i]["val_acc"], short[i]["val_loss"] or math.inf))[:k]
+        return ladder[max(lead, key=lambda i: row["full"][fmt_lr(ladder[i])]["val_acc"])]
+
+    def leader(tried: list[int]) -> int:
+        ok = [i for i in tried if not short[i]["collapsed"]]
+        return max(ok, key=lambda i: (short[i]["val_acc"], -(short[i]["val_loss"] or math.inf))) if ok else min(tried)
+
+    def bracket(start: int, slots: int) -> list[int]:
+        tried = list(range(max(0, top - start), top))
+        for _ in range(slots):
+            lead = leader(tried)
+            if lead == min(tried) and lead > 0:
+                tried.append(lead - 1)
+            else:
+                break
+        return tried
+
+    out = {}
+    for shift in (1, 2):
+        lo = max(0, top - n - shift)
+        out[f"window: top {n} shifted down {shift}"] = choose(list(range(lo, lo + n)))
+    out[f"bracket: top {n - 1}, 1 slot down"] = choose(bracket(n - 1, 1))
+    out[f"bracket: top {n}, 1 slot down (over budget)"] = choose(bracket(n, 1))
+    out[f"bracket: top {n}, 2 slots down (over budget)"] = choose(bracket(n, 2))
+    out["upper: best short acc of ladder"] = choose(list(range(top)))
+    window = list(range(max(0, top - n), top))
+    lead = leader(window)
+    continued = bool(row["plan"]["continued"])
+    below = lead - 1 if (continued and lead - 1 in window and not short[lead - 1]["collapsed"]) else lead
+    out["horizon: leader's lower neighbour in window (continued)"] = ladder[below] if k == 1 else choose(window)
+    any_below = lead - 1 if (continued and lead > 0) else lead
+    out["horizon: leader's lower neighbour anywhere (continued)"] = ladder[any_below] if k == 1 else choose(window)
+    for sh in (0, 1, 2):
+        lo = max(0, top - n - sh)
+        win = list(range(lo, lo + n))
+        ld = leader(win)
+        inside = ld - 1 if (ld - 1 in win and not short[ld - 1]["collapsed"]) else ld
+        if continued and k == 1:
+            out[f"horizon: window shift {sh}, neighbour in window"] = ladder[inside]
+            out[f"horizon: window shift {sh}, neighbour anywhere"] = ladder[max(ld - 1, 0)]
+            out[f"horizon: window shift {sh}, neighbour anywhere (over budget)"] = float(ld - 1 not in win)
+    if continued and k == 1 and n >= 3:
+        small = list(range(max(0, top - n + 1), top))
+        lead2 = leader(small)
+        out["horizon: top n-1 window, lower neighbour anywhere"] = ladder[max(lead2 - 1, 0)]
+        out["horizon: top n-1 window, leader"] = ladder[lead2]
+    else:
+        out["horizon: top n-1 window, lower neighbour anywhere"] = out["horizon: leader's lower neighbour anywhere (continued)"]
+        out["horizon: top n-1 window, leader"] = choose(window)
+    return out
+
+
+def score_rules(rows: list[dict[str, Any]], bench: dict[str, Any]) -> str:
+    """Markdown: mean and worst regret (test points against the benchmark's grid oracle) per rule."""
+    oracle: dict[str, dict[int, float]] = {}
+    n_val: dict[str, int] = {}
+    for t in bench["tasks"]:
+        lr = fmt_lr(t["oracle"]["lr"])
+        oracle[t["task"]] = {r["seed"]: r["test_acc"] for r in bench["raw"]["runs"]
+                             if r["protocol"] == t["task"] and r.get("lr") is not None and fmt_lr(r["lr"]) == lr}
+    for name in {r["protocol"] for r in rows}:
+        from lrscout.task import Task  # the validation size of the protocol's data
+        p = next(q for q in quality.QualityConfig().protocols() if q.name == name)
+        n_val[name] = len(p.task(0).splits().val)
+    table: dict[str, list[float]] = {}
+    per_task: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        if row["protocol"] not in oracle:
+            continue
+        for rule, lr in rules(row, n_val[row["protocol"]]).items():
+            if rule.endswith("(over budget)"):
+                table.setdefault(rule, []).append(lr)
+                continue
+            got = row["full"].get(fmt_lr(lr))
+            if got is None:
+                continue
+            regret = 100 * (oracle[row["protocol"]][row["seed"]] - got["test_acc"])
+            table.setdefault(rule, []).append(regret)
+            per_task.setdefault((rule, row["protocol"]), []).append(regret)
+    lines = ["| rule | mean regret (pts) | worst task (pts) | worst seed (pts) | n |", "| :--- | ---: | ---: | ---: | ---: |"]
+    for rule, regrets in table.items():
+        worst_task = max((sum(v) / len(v) for (r, _), v in per_task.items() if r == rule), default=math.nan)
+        lines.append(f"| {rule} | {sum(regrets) / len(regrets):+.2f} | {worst_task:+.2f} | {max(regrets):+.2f} | "
+                     f"{len(regrets)} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", default="")
+    ap.add_argument("--rules", type=Path, help="score the rules on the evidence in --out against this quality.json")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    if args.rules:
+        print(score_rules(json.loads(args.out.read_text()), json.loads(args.rules.read_text())))
+        return 0
+    cfg = quality.QualityConfig(only=tuple(args.tasks.split(",")))
+    cache_root = common.CACHE_DIR / "full"
+    rows = []
+    for p in cfg.protocols():
+        for seed in range(args.seeds):
+            rows.append(evidence(p, seed, cache_root))
+            print(json.dumps({k: rows[-1][k] for k in ("protocol", "seed", "chosen", "find_lr")}), flush=True)
+            args.out.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
