@@ -8,8 +8,9 @@
      "seconds": float, "plan": {...}, "find": FindResult JSON, "config": {...}, "notes": [str]}
 
 Scores are validation accuracies in 0..1, measured on the validation split carved from
-the training data; ``cost_runs`` counts the range test and every trial step in units of
-one full training run of the protocol.
+the training data (a collapsed run's non-finite score is written as the text ``"nan"``,
+``"inf"`` or ``"-inf"``, so the files stay strict JSON); ``cost_runs`` counts the range
+test and every trial step in units of one full training run of the protocol.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..errors import DataError, check_version
 from ..results import FindResult
 from ..schedules import ScheduleSpec
 from .halving import Outcome, Plan
-from .trial import TrialResult
+from .trial import TrialResult, json_score
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -47,7 +48,7 @@ class Candidate:
         return Outcome(self.lr, self.score, self.val_loss, self.collapsed)
 
     def to_json(self) -> dict[str, Any]:
-        return {"lr": self.lr, "score": self.score, "val_loss": self.val_loss, "steps_run": self.steps_run,
+        return {"lr": self.lr, "score": json_score(self.score), "val_loss": self.val_loss, "steps_run": self.steps_run,
                 "rung": self.rung, "collapsed": self.collapsed, "note": self.note}
 
     @classmethod
@@ -83,7 +84,7 @@ class SelectResult:
         return {
             "version": SELECT_VERSION,
             "lr": self.lr,
-            "score": self.score,
+            "score": json_score(self.score),
             "val_loss": self.val_loss,
             "candidates": [c.to_json() for c in self.candidates],
             "trials": [t.to_json() for t in self.trials],

@@ -143,6 +143,12 @@ def _finite_or_none(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def json_score(x: float) -> float | str:
+    """A score as strict JSON: a number, or the text ``"nan"`` / ``"inf"`` / ``"-inf"`` (a
+    collapsed run's score), which ``float()`` reads back."""
+    return float(x) if math.isfinite(x) else str(float(x))
+
+
 @dataclass(frozen=True)
 class EpochRecord:
     """Validation after one epoch, or after the part of it a trial trained (``epoch``
@@ -156,7 +162,7 @@ class EpochRecord:
     step: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "step": self.step, "val_acc": self.val_acc, "val_loss": self.val_loss,
+        return {"epoch": self.epoch, "step": self.step, "val_acc": json_score(self.val_acc), "val_loss": self.val_loss,
                 "train_loss": self.train_loss, "lr": self.lr}
 
     @classmethod
@@ -189,7 +195,7 @@ class TrialResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "spec": self.spec.to_json(), "val_acc": self.val_acc, "val_loss": self.val_loss,
+            "spec": self.spec.to_json(), "val_acc": json_score(self.val_acc), "val_loss": self.val_loss,
             "collapsed": self.collapsed, "history": [e.to_json() for e in self.history], "note": self.note,
             "steps_trained": self.steps_trained, "seconds": self.seconds, "task": self.task,
         }
