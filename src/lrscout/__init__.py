@@ -14,12 +14,13 @@ from .protocol import Metric, TrainingTask
 from .results import FindResult
 from .schedules import schedule_for
 from .selection import CompareResult, SelectResult, compare, select
+from .selection.objectives import Objective, objective
 from .task import Task
 from .training import Diagnosis, Guard, TrainResult, diagnose, fit, train
 
 __all__ = [
-    "CompareResult", "Diagnosis", "FindResult", "Guard", "LrscoutError", "Metric", "SelectResult", "Task",
-    "TrainResult", "TrainingTask",
-    "compare", "diagnose", "find", "finetune", "fit", "param_groups", "schedule_for", "select", "task_from",
-    "train",
+    "CompareResult", "Diagnosis", "FindResult", "Guard", "LrscoutError", "Metric", "Objective", "SelectResult",
+    "Task", "TrainResult", "TrainingTask",
+    "compare", "diagnose", "find", "finetune", "fit", "objective", "param_groups", "schedule_for", "select",
+    "task_from", "train",
 ]

@@ -260,6 +260,15 @@ def check_travels(task: Any, where: str) -> None:
         ) from None
 
 
+def check_task(task: Any, what: str) -> None:
+    """Refuse, in one line, something that is not a training task (an objective's model and
+    data are inside its function, so only ``select`` takes one)."""
+    if all(callable(getattr(task, name, None)) for name in ("build_model", "build_optimizer", "train_loader")):
+        return
+    raise ConfigError(f"{what} needs a training task (a lrscout.Task or lrscout.task_from(...)), not "
+                      f"{type(task).__name__}; an objective (lrscout.objective) goes to select only")
+
+
 def describe(task: Any) -> str:
     """A short name for logs."""
     data = task.to_json()
@@ -267,11 +276,11 @@ def describe(task: Any) -> str:
         return str(data["name"])
     if "dataset" in data:
         return f"{data['dataset']} / {data.get('model')} / {data.get('optimizer')}"
-    return str(data.get("fingerprint", "task"))
+    return str(data.get("fingerprint") or data.get("function") or "task")
 
 
 __all__ = [
     "ACCURACY", "Batch", "Evaluation", "LossFn", "Metric", "TrainingTask", "batch_size", "chance_note",
-    "check_travels", "classification_eval", "cross_entropy_loss", "describe", "loop_hooks", "scalar_loss",
-    "steps_per_epoch", "to_device",
+    "check_task", "check_travels", "classification_eval", "cross_entropy_loss", "describe", "loop_hooks",
+    "scalar_loss", "steps_per_epoch", "to_device",
 ]

@@ -17,10 +17,10 @@ import lrscout
 from lrscout.errors import MissingDependencyError
 
 PUBLIC = [
-    "CompareResult", "Diagnosis", "FindResult", "Guard", "LrscoutError", "Metric", "SelectResult", "Task",
-    "TrainResult", "TrainingTask",
-    "compare", "diagnose", "find", "finetune", "fit", "param_groups", "schedule_for", "select", "task_from",
-    "train",
+    "CompareResult", "Diagnosis", "FindResult", "Guard", "LrscoutError", "Metric", "Objective", "SelectResult",
+    "Task", "TrainResult", "TrainingTask",
+    "compare", "diagnose", "find", "finetune", "fit", "objective", "param_groups", "schedule_for", "select",
+    "task_from", "train",
 ]
 
 

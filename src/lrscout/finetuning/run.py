@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..models import param_groups
 from ..report import save
 from ..results import FindResult
-from ..protocol import TrainingTask
+from ..protocol import TrainingTask, check_task
 from ..selection.candidates import candidate_lrs, min_loss_lr
 from ..selection.driver import THREADS, OnTrial, backend_for
 from ..selection.store import RunDir
@@ -130,6 +130,7 @@ def finetune(
     choice), and a call after each trial run.
     """
     t0 = time.perf_counter()
+    check_task(task, "finetune")
     check_arguments(epochs=epochs, budget=budget, num_iter=num_iter, layer_decay=layer_decay, out_dir=out_dir)
     if not 0 <= freeze_epochs < epochs:
         raise ConfigError(f"freeze_epochs must be in [0, {epochs - 1}] for {epochs} epochs, got {freeze_epochs}",

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 def _task_line(config: dict[str, Any]) -> str:
     task = config.get("task", {})
+    if task.get("kind") == "objective":  # the user's training function (lrscout.objective)
+        return (f"objective {task.get('name') or '(unnamed)'} · {task.get('function')} · schedule "
+                f"{config.get('schedule')} · {config.get('epochs')} epochs")
     if "fingerprint" in task:  # the user's own task (lrscout.task_from)
         return (f"task {task.get('name') or '(unnamed)'} · fingerprint {task.get('fingerprint')} · schedule "
                 f"{config.get('schedule')} · {config.get('epochs')} epochs")
@@ -117,7 +120,7 @@ def render_select(result: SelectResult) -> str:
         + f"<details><summary>settings</summary><pre>{_e(json.dumps(cfg, indent=2))}</pre></details>"
     )
     task = cfg.get("task", {})
-    title = task.get("name") or f"{task.get('dataset')} {task.get('optimizer')}"
+    title = task.get("name") or task.get("function") or f"{task.get('dataset')} {task.get('optimizer')}"
     return _page(f"lrscout select: {title} lr {result.lr:.3g}", body)
 
 

@@ -34,7 +34,7 @@ from ..errors import ConfigError, DataError, require
 from ..optim import OPTIMIZERS, get_optimizer
 from ..report import save
 from ..results import FindResult
-from ..protocol import TrainingTask
+from ..protocol import TrainingTask, check_task
 from ..schedules import get_schedule, schedule_for
 from ..task import Task
 from .halving import Outcome, RangeTestPlan, rank
@@ -163,6 +163,7 @@ def compare(
         print(result.best.label, result.best.lr, result.best.score)
     """
     t0 = time.perf_counter()
+    check_task(task, "compare")
     check_arguments(epochs=epochs, budget=budget, workers=workers, threads=threads, out_dir=out_dir,
                     **{k: v for k, v in (find_kwargs or {}).items() if k in RULES})
     opt_names, sched_names = _split(optimizers), _split(schedules)

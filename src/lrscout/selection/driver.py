@@ -29,8 +29,10 @@ from typing import Any
 
 from ..backends import Backend, get_backend
 from ..errors import ConfigError
+from ..protocol import TrainingTask
 from ..task import Task
 from .halving import Outcome, Plan, promote
+from .objectives import Objective, run_objective_payload
 from .store import RunDir
 from .trial import TrialResult, TrialSpec, run_payload
 
@@ -65,11 +67,12 @@ def backend_for(backend: str | Backend, workers: int = 1, ray_address: str | Non
 
 
 def run_trials(
-    specs: Sequence[TrialSpec], task: Task, rundir: RunDir, backend: Backend, on_trial: OnTrial | None = None,
-    threads: int | None = THREADS,
+    specs: Sequence[TrialSpec], task: TrainingTask | Objective, rundir: RunDir, backend: Backend,
+    on_trial: OnTrial | None = None, threads: int | None = THREADS,
 ) -> list[TrialResult]:
     """Results for ``specs``: loaded when already in ``rundir``, otherwise run on ``backend``
-    (each with ``threads`` CPU threads) and saved the moment each finishes."""
+    (each with ``threads`` CPU threads) and saved the moment each finishes. An
+    :class:`~lrscout.selection.objectives.Objective`'s trials are calls of its function."""
     task_json = task.to_json()
     results: list[TrialResult | None] = [rundir.load_trial(s, task_json) for s in specs]
     todo = [i for i, r in enumerate(results) if r is None]
@@ -91,12 +94,13 @@ def run_trials(
 
     if payloads:
         rundir.trials_dir.mkdir(parents=True, exist_ok=True)
-        backend.map(run_payload, payloads, on_result=done)
+        job = run_objective_payload if isinstance(task, Objective) else run_payload
+        backend.map(job, payloads, on_result=done)
     return [r for r in results if r is not None]
 
 
 def run_rungs(
-    task: Task,
+    task: TrainingTask | Objective,
     plan: Plan,
     alive: Sequence[int],
     spec_for: SpecFor,

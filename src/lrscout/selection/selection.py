@@ -46,6 +46,7 @@ from .candidates import ABOVE_ONSET, MAX_COUNT, PER_DECADE, candidate_lrs, min_l
 from .driver import THREADS, OnTrial, backend_for, outcome, run_rungs, run_trials
 from .halving import (CONTINUED_FRACTION, FIND_STEPS, SHORT_FIND_STEPS, Plan, RangeTestPlan, Trace,
                       check_budget, plan_halving, plan_range_test, rank, robust_rank, short_length)
+from .objectives import NO_RANGE_TEST, Objective
 from .results import Candidate, SelectResult
 from .store import RunDir
 from .trial import TrialResult, TrialSpec, torch_threads
@@ -57,9 +58,11 @@ log = logging.getLogger(__name__)
 #: a 21-point grid's best on average, +0.5 on the worst task; 3.5 (3.3 runs) +0.0 / +0.5.
 DEFAULT_BUDGET = 2.5
 
-def steps_per_epoch(task: Task) -> int:
-    """Optimizer steps in one epoch of the task's training split."""
-    return len(task.train_loader())
+def steps_per_epoch(task: TrainingTask | Objective) -> int:
+    """Optimizer steps in one epoch of the task's training split (an objective states them)."""
+    if isinstance(task, Objective):
+        return task.steps_per_epoch
+    return len(task.train_loader())  # type: ignore[arg-type]
 
 
 def find_cost_steps(find: FindResult) -> int:
@@ -68,14 +71,17 @@ def find_cost_steps(find: FindResult) -> int:
     return steps * int(find.config.get("accumulation_steps", 1) or 1)
 
 
-def find_cost_runs(find: FindResult, total_steps: int, batch_size: int) -> float:
+def find_cost_runs(find: FindResult, total_steps: int, batch_size: int | None) -> float:
     """What the range test cost in training runs of ``total_steps`` steps of ``batch_size``
-    images: its steps, scaled by its batch when it ran on a smaller one."""
+    images: its steps, scaled by its batch when it ran on a smaller one (``batch_size``
+    None, an objective's unknown batch: counted as the protocol's)."""
     find_batch = (find.config.get("task") or {}).get("batch_size") or batch_size
+    if batch_size is None or find_batch is None:
+        return find_cost_steps(find) / total_steps
     return find_cost_steps(find) * float(find_batch) / (total_steps * batch_size)
 
 
-def range_test_plan(task: TrainingTask, total_steps: int, budget: float,
+def range_test_plan(task: TrainingTask | Objective, total_steps: int, budget: float,
                     find_kwargs: Mapping[str, Any]) -> RangeTestPlan:
     """The range test ``select`` runs: sized to the budget, unless ``find_kwargs`` fixes
     ``num_iter`` (then that many steps of the task's batch). The user's own tasks keep
@@ -144,7 +150,17 @@ def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_coun
     )
 
 
-def check_backend_travel(task: TrainingTask, backend: Any) -> None:
+def check_objective(task: Objective, find_result: FindResult | None, find_kwargs: Mapping[str, Any]) -> None:
+    """An objective's candidates come from ``find_result`` or its own ``range_test``: refuse
+    ``find_kwargs`` (they set lrscout's range test of a task) and a missing range test."""
+    if find_kwargs:
+        raise ConfigError(f"{', '.join(find_kwargs)} set lrscout's range test on a task; an objective's range "
+                          "test is find_result or its own range_test function", argument=tuple(find_kwargs))
+    if find_result is None and task.range_test is None:
+        raise ConfigError(NO_RANGE_TEST)
+
+
+def check_backend_travel(task: TrainingTask | Objective, backend: Any) -> None:
     """A task for worker processes must pickle: refuse it in one line before any work."""
     if isinstance(task, Task):
         return
@@ -169,16 +185,16 @@ def _trace(t: TrialResult, rungs: Sequence[Sequence[TrialResult]], total_steps: 
     return Trace(t.spec.lr, evals, total_steps, t.collapsed)
 
 
-def _val_size(task: TrainingTask) -> int | None:
+def _val_size(task: TrainingTask | Objective) -> int | None:
     """Images in the task's validation split (None when it cannot be told)."""
     try:
-        return len(task.splits().val)
+        return len(task.splits().val)  # type: ignore[union-attr]
     except (AttributeError, TypeError, LrscoutError):  # no sized validation split: no noise band
         return None
 
 
 def select(
-    task: TrainingTask,
+    task: TrainingTask | Objective,
     *,
     schedule: str = "constant",
     epochs: int = 10,
@@ -213,9 +229,12 @@ def select(
     after each trial this call runs (not the ones loaded from ``out_dir``).
 
     ``task`` is any :class:`~lrscout.protocol.TrainingTask`: a named :class:`Task`, or the
-    user's code through :func:`lrscout.task_from`. Scores are the task's validation metric
-    (accuracy, 0..1, for named tasks: on the validation split carved from the training
-    data; the test split is never touched), ranked in the metric's direction.
+    user's code through :func:`lrscout.task_from`; or an :func:`lrscout.objective` (the
+    user's training function, Optuna / Ray Tune style), whose candidates come from
+    ``find_result`` or its own ``range_test``, and whose short trials restart unless it is
+    resumable. Scores are the task's validation metric (accuracy, 0..1, for named tasks:
+    on the validation split carved from the training data; the test split is never
+    touched), ranked in the metric's direction.
 
     Example::
 
@@ -241,16 +260,26 @@ def select(
     quantum = short_quantum(protocol)
     continued = is_continued(protocol)
     sweep = range_test_plan(task, total, budget, find_kwargs)
-    planned = sweep.cost_runs if find_result is None else find_cost_runs(find_result, total, task.batch_size)
+    if isinstance(task, Objective):
+        check_objective(task, find_result, find_kwargs)
+        continued = continued and task.resumable  # only a resumable objective goes on from a short trial
+        batch: int | None = None  # unknown: its range test counts as run on the protocol's batch
+        # its own range test sizes itself: the whole budget is checked once it has run
+        planned = 0.0 if find_result is None else find_cost_runs(find_result, total, batch)
+        own_sweep: dict[str, Any] = {"function": task.range_test_name}
+    else:
+        batch = task.batch_size
+        planned = sweep.cost_runs if find_result is None else find_cost_runs(find_result, total, batch)
+        own_sweep = {"steps": sweep.steps, "batch_size": sweep.batch_size}
     check_budget(total, budget, planned, continued=continued, min_candidates=min(2, max_candidates), quantum=quantum,
-                 batch_size=task.batch_size if (isinstance(task, Task) and find_result is None
-                                                and "num_iter" not in find_kwargs) else None)
+                 batch_size=batch if (isinstance(task, Task) and find_result is None
+                                      and "num_iter" not in find_kwargs) else None)
     check_backend_travel(task, runner)
     settings = {
         "task": task.to_json(), "metric": task.metric.to_json(), "schedule": protocol.kind, "schedule_params": protocol.to_json()["params"],
         "epochs": epochs, "steps_per_epoch": spe, "budget": budget, "find_kwargs": find_kwargs,
         "per_decade": per_decade, "max_candidates": max_candidates, "threads": threads,
-        "range_test": None if find_result is not None else {"steps": sweep.steps, "batch_size": sweep.batch_size},
+        "range_test": None if find_result is not None else own_sweep,
         "find_given": None if find_result is None else {"lr": find_result.lr, "interval": list(find_result.interval),
                                                         "onset": find_result.onset},
     }
@@ -260,9 +289,9 @@ def select(
         if find is None:
             log.info("range test on %s", describe(task))
             with torch_threads(threads):
-                find = run_range_test(task, sweep, find_kwargs)
+                find = task.find() if isinstance(task, Objective) else run_range_test(task, sweep, find_kwargs)
         rundir.save_find(find)
-        overhead = find_cost_runs(find, total, task.batch_size)
+        overhead = find_cost_runs(find, total, batch)
         ladder = candidates_for(find, per_decade=per_decade, max_count=max_candidates)
         plan = plan_halving(len(ladder), total, budget, overhead=overhead, continued=continued, quantum=quantum)
         first = len(ladder) - len(top_of_ladder(ladder, plan.rungs[0].size))
@@ -307,7 +336,7 @@ def _safe_fallback(earlier: list[list[TrialResult]], below: float,
     return pool[rank([dataclasses.replace(outcome(t), score=metric.signed(t.val_acc)) for t in pool])[0]]
 
 
-def _assemble(task: TrainingTask, protocol: ScheduleSpec, ladder: Sequence[float], plan: Plan,
+def _assemble(task: TrainingTask | Objective, protocol: ScheduleSpec, ladder: Sequence[float], plan: Plan,
               rungs: list[list[TrialResult]], find: FindResult, overhead: float, settings: dict[str, Any],
               seconds: float) -> SelectResult:
     notes: list[str] = []

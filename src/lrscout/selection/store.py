@@ -42,6 +42,9 @@ def _task_label(task: Any) -> str:
     """A task's identity in a message: its name and fingerprint, or its named parts."""
     if not isinstance(task, dict):
         return "unknown"
+    if task.get("kind") == "objective":
+        name = f"name {task.get('name')!r}, " if task.get("name") else ""
+        return f"objective {name}function {task.get('function')}"
     if task.get("kind") == "custom" or "fingerprint" in task:
         name = f"name {task.get('name')!r}, " if task.get("name") else ""
         return f"{name}fingerprint {task.get('fingerprint')}"

@@ -57,7 +57,7 @@ from ..checks import check_arguments
 from ..errors import ConfigError, DataError, require
 from ..report.plots import save_figure
 from ..report.training import plot_train
-from ..protocol import TrainingTask, loop_hooks
+from ..protocol import TrainingTask, check_task, loop_hooks
 from ..protocol import steps_per_epoch as task_steps
 from ..results import FindResult
 from ..schedules import ScheduleSpec, get_schedule, schedule_for
@@ -193,6 +193,7 @@ def train(
     ``force=True`` replaces a run already there. Without either, a folder holding a run
     is refused before any work.
     """
+    check_task(task, "train")
     base_lr = parse_lr(lr)
     check_arguments(epochs=epochs, out_dir=out_dir)
     if tensorboard and out_dir is None:
