@@ -415,6 +415,16 @@ def load_task(spec: str) -> TrainingTask:
     The current directory is importable (as for ``python -m``), and so is a file's folder,
     in this process and in worker processes started after this call.
     """
+    task = load_target(spec)
+    if not isinstance(task, TrainingTask):
+        raise ConfigError(f"{spec} returned {type(task).__name__}, not a training task; return "
+                          "lrscout.task_from(...) or a lrscout.Task")
+    return task
+
+
+def load_target(spec: str) -> Any:
+    """What the function ``spec`` names returns, unchecked (see :func:`load_task`; the CLI's
+    ``select`` also takes an objective)."""
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr.isidentifier():
         raise ConfigError(f"task {spec!r} is not MODULE:FUNCTION or FILE.py:FUNCTION")
@@ -441,9 +451,6 @@ def load_task(spec: str) -> TrainingTask:
         raise
     except Exception as exc:
         raise ConfigError(f"{spec} raised {type(exc).__name__}: {exc}") from exc
-    if not isinstance(task, TrainingTask):
-        raise ConfigError(f"{spec} returned {type(task).__name__}, not a training task; return "
-                          "lrscout.task_from(...) or a lrscout.Task")
     return task
 
 
@@ -486,4 +493,4 @@ def _import_file(path: Path) -> Any:
     return module
 
 
-__all__ = ["CustomTask", "HABITUAL_LR", "load_task", "task_from"]
+__all__ = ["CustomTask", "HABITUAL_LR", "load_target", "load_task", "task_from"]

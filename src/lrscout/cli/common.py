@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any, Optional, get_type_hints
+from typing import Annotated, Any, Optional, cast, get_type_hints
 
 import typer
 from rich.console import Console
@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..errors import ConfigError, LrscoutError
 from ..protocol import TrainingTask
+from ..selection.objectives import Objective
 from ..selection.selection import DEFAULT_BUDGET
 from ..task import Task
 
@@ -48,7 +49,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the JSON result to 
 
 TaskOpt = Annotated[Optional[str], typer.Option(
     "--task", "-t", help="your own code: MODULE:FUNCTION or FILE.py:FUNCTION returning lrscout.task_from(...) "
-    "(instead of --dataset/--model/--optimizer)")]
+    "(instead of --dataset/--model/--optimizer); select also takes lrscout.objective(...)")]
 
 #: The options that describe a named task; --task replaces all of them.
 NAMED_TASK_OPTIONS = ("dataset", "model", "optimizer", "batch_size", "seed", "device", "data_dir",
@@ -74,15 +75,25 @@ def given_options(names: tuple[str, ...]) -> list[str]:
     return ["--" + n.replace("_", "-") for n in typed]
 
 
-def user_task(spec: str) -> TrainingTask:
-    """The task ``--task`` names (see :func:`lrscout.custom.load_task`); named-task options
-    beside it are refused."""
-    from ..custom import load_task
+def user_task(spec: str, *, objective_ok: bool = False) -> TrainingTask | Objective:
+    """The task ``--task`` names (see :func:`lrscout.custom.load_task`), or the objective
+    when ``objective_ok`` (select); named-task options beside it are refused."""
+    from ..custom import load_target
 
     clash = given_options(NAMED_TASK_OPTIONS)
     if clash:
         raise ConfigError(f"--task replaces {', '.join(clash)}: the task function sets them; give one or the other")
-    return load_task(spec)
+    task = load_target(spec)
+    if isinstance(task, Objective):
+        if objective_ok:
+            return task
+        raise ConfigError(f"{spec} returned an objective (lrscout.objective), which only select runs; this command "
+                          "needs a training task: return lrscout.task_from(...) or a lrscout.Task")
+    if not isinstance(task, TrainingTask):
+        also = " or lrscout.objective(...)" if objective_ok else ""
+        raise ConfigError(f"{spec} returned {type(task).__name__}, not a training task; return "
+                          f"lrscout.task_from(...){also} or a lrscout.Task")
+    return task
 
 
 class OptionGroup:
@@ -115,10 +126,16 @@ class DataOptions(OptionGroup):
         """The named :class:`Task` these options describe, with ``optimizer`` (and ``extra``
         Task fields such as ``weight_decay``); or the user's task that ``--task`` names."""
         if self.task_spec is not None:
-            return user_task(self.task_spec)
+            return cast(TrainingTask, user_task(self.task_spec))  # an objective is refused there
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "task_spec"}
         values["data_dir"] = str(self.data_dir) if self.data_dir is not None else None
         return Task(optimizer=optimizer, **values, **extra)
+
+    def target(self, optimizer: str) -> TrainingTask | Objective:
+        """What ``select`` runs on: :meth:`task`, or the objective that ``--task`` names."""
+        if self.task_spec is not None:
+            return user_task(self.task_spec, objective_ok=True)
+        return self.task(optimizer)
 
 
 @dataclass(frozen=True)

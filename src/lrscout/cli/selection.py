@@ -61,7 +61,7 @@ def select_cmd(
     keep_checkpoints: KeepOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    task = data.task(optimizer)
+    task = data.target(optimizer)
     result = select(task, schedule=schedule, schedule_params=parse_params(schedule_params),
                     out_dir=out_dir, keep_checkpoints=keep_checkpoints, on_trial=None if as_json else trial_reporter(task.metric),
                     **selection.kwargs(), **backend.kwargs())
