@@ -31,7 +31,7 @@ from ..backends import Backend, get_backend
 from ..errors import ConfigError
 from ..protocol import TrainingTask
 from ..task import Task
-from .halving import Outcome, Plan, promote
+from .halving import Outcome, Plan, horizon_finalist, promote
 from .objectives import Objective, run_objective_payload
 from .store import RunDir
 from .trial import TrialResult, TrialSpec, run_payload
@@ -111,6 +111,7 @@ def run_rungs(
     below: Sequence[int] = (),
     on_trial: OnTrial | None = None,
     threads: int | None = THREADS,
+    horizon: bool = False,
 ) -> list[list[TrialResult]]:
     """Run the plan's rungs in turn; between rungs the best healthy trials advance.
 
@@ -119,7 +120,9 @@ def run_rungs(
     (``select``: the ladder's next LR down, since collapsing short runs say the LRs are too
     high; this costs more than the plan). The rungs run stop early when no trial is
     healthy enough to advance; the result holds one list of trials per rung run, each in
-    candidate order, added candidates first.
+    candidate order, added candidates first. ``horizon`` (select, continued plans with one
+    finalist): the finalist is the leader's lower neighbour on the ladder
+    (:func:`~lrscout.selection.halving.horizon_finalist`).
     """
     alive = sorted(alive)
     extra = list(below)
@@ -139,6 +142,9 @@ def run_rungs(
             metric = getattr(task, "metric", None)  # ranking reads higher as better
             keep = promote([dataclasses.replace(outcome(t), score=metric.signed(t.val_acc)) if metric is not None
                             else outcome(t) for t in results], plan.rungs[r + 1].size, by=by)
+            if horizon and plan.rungs[r + 1].size == 1 and keep:
+                keep = [horizon_finalist([t.spec.candidate for t in results], [t.collapsed for t in results],
+                                         keep[0])]
             alive = sorted(results[i].spec.candidate for i in keep)
     return rungs
 

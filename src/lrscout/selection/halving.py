@@ -421,6 +421,28 @@ def promote(outcomes: Sequence[Outcome], k: int, by: str = "accuracy") -> list[i
     raise ConfigError(f"unknown ranking {by!r}: use 'accuracy' or 'rank_sum'")
 
 
+def horizon_finalist(candidates: Sequence[int], collapsed: Sequence[bool], leader: int) -> int:
+    """Position (in ``candidates``) of the single finalist of a continued plan: the trial one
+    ladder step below the short-run ``leader`` (ladder indices rise with the LR) when it
+    ran and is healthy, else the leader itself.
+
+    Why: a short trial of a continued plan is the first half of the run at a constant LR,
+    and the LR that leads after half the steps is about twice the one that leads after all
+    of them (the shorter the horizon, the larger the LR that gets furthest; measured on the
+    benchmark's short development protocols, the full-length optimum sat one ladder step,
+    a factor 10**(1/3), below the half-length leader). With one finalist, no full-length
+    comparison can correct that, so the step is taken by rule.
+
+    >>> horizon_finalist([2, 3, 4], [False, False, False], leader=1)  # candidate 3 led: candidate 2
+    0
+    >>> horizon_finalist([2, 3, 4], [False, False, False], leader=0)  # the lowest led: itself
+    0
+    """
+    lead = candidates[leader]
+    below = [i for i, c in enumerate(candidates) if c == lead - 1 and not collapsed[i]]
+    return below[0] if below else leader
+
+
 #: The robust choice reads the evaluations in the last quarter of the protocol.
 LATE_FRACTION = 0.25
 

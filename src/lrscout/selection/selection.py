@@ -12,6 +12,10 @@
    to that length, or, when the schedule has no decay to compress (constant, plateau),
    the first half of the real run (whole epochs for a plateau schedule, which acts per
    epoch); the best go on to the full protocol (a fresh run, or the same run continued).
+   When the budget buys a single finalist of a continued plan, the short-run leader's
+   lower neighbour on the ladder goes on instead, and the candidates sit one ladder step
+   lower to leave room for it: after half the steps the LR that leads is about twice the
+   one that leads after all of them (:func:`uses_horizon`).
 4. The choice: the best finalist by validation accuracy over the last quarter of the
    full protocol, where finalists within one standard error of the best (on the
    validation split's size) count as tied and the lower validation loss decides
@@ -42,7 +46,7 @@ from ..results import FindResult
 from ..schedules import ScheduleSpec, schedule_for
 from ..protocol import ACCURACY, Metric, TrainingTask, check_travels, describe
 from ..task import Task
-from .candidates import ABOVE_ONSET, MAX_COUNT, PER_DECADE, candidate_lrs, min_loss_lr, top_of_ladder
+from .candidates import ABOVE_ONSET, MAX_COUNT, PER_DECADE, candidate_lrs, min_loss_lr, window_start
 from .driver import THREADS, OnTrial, backend_for, outcome, run_rungs, run_trials
 from .halving import (CONTINUED_FRACTION, FIND_STEPS, SHORT_FIND_STEPS, Plan, RangeTestPlan, Trace,
                       check_budget, plan_halving, plan_range_test, rank, robust_rank, short_length)
@@ -135,6 +139,14 @@ def is_continued(protocol: ScheduleSpec) -> bool:
     """Whether a selection on ``protocol`` continues its short trials (see :func:`prefix_exact`)."""
     total = protocol.total_steps
     return total > 1 and prefix_exact(protocol, short_length(total, CONTINUED_FRACTION, short_quantum(protocol)))
+
+
+def uses_horizon(plan: Plan) -> bool:
+    """Whether a selection on ``plan`` corrects for the short trials' horizon: a continued
+    plan with one finalist, whose short trials are the first half of the run (see
+    :func:`~lrscout.selection.halving.horizon_finalist`). Restarted plans squeeze the whole
+    schedule, decay included, into their short runs and keep the plain leader."""
+    return plan.continued and len(plan.rungs) > 1 and plan.rungs[-1].size == 1
 
 
 def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_count: int = MAX_COUNT) -> tuple[float, ...]:
@@ -294,14 +306,17 @@ def select(
         overhead = find_cost_runs(find, total, batch)
         ladder = candidates_for(find, per_decade=per_decade, max_count=max_candidates)
         plan = plan_halving(len(ladder), total, budget, overhead=overhead, continued=continued, quantum=quantum)
-        first = len(ladder) - len(top_of_ladder(ladder, plan.rungs[0].size))
-        log.info("%d candidates %s, plan %s", len(ladder) - first, [f"{x:.3g}" for x in ladder[first:]],
+        horizon = uses_horizon(plan)
+        first = window_start(len(ladder), plan.rungs[0].size, horizon=horizon)
+        window = range(first, min(len(ladder), first + plan.rungs[0].size))
+        log.info("%d candidates %s, plan %s", len(window), [f"{ladder[c]:.3g}" for c in window],
                  plan.to_json())
 
         with runner:
-            rungs = run_rungs(task, plan, range(first, len(ladder)),
+            rungs = run_rungs(task, plan, window,
                               lambda c, r: _trial_spec(c, ladder[c], r, plan, protocol), rundir, runner,
-                              below=range(first - 1, -1, -1), on_trial=on_trial, threads=threads)
+                              below=range(first - 1, -1, -1), on_trial=on_trial, threads=threads,
+                              horizon=horizon)
         result = _assemble(task, protocol, ladder, plan, rungs, find, overhead, settings, time.perf_counter() - t0)
         if not keep_checkpoints:
             rundir.remove_checkpoints()
@@ -373,7 +388,8 @@ def _assemble(task: TrainingTask | Objective, protocol: ScheduleSpec, ladder: Se
     trials = tuple(t for results in rungs for t in results)
     cost = overhead + sum(t.steps_trained for t in trials) / plan.length
     schedule = schedule_for(chosen.spec.lr, protocol.kind, protocol.epochs, protocol.steps_per_epoch, **protocol.params)
-    config = {**settings, "find_cost_runs": overhead, "candidate_lrs": [ladder[c] for c in sorted(latest)]}
+    config = {**settings, "find_cost_runs": overhead, "candidate_lrs": [ladder[c] for c in sorted(latest)],
+              "horizon": uses_horizon(plan)}
     return SelectResult(
         lr=chosen.spec.lr, score=chosen.val_acc, val_loss=chosen.val_loss, candidates=candidates, trials=trials,
         schedule=schedule, cost_runs=cost, seconds=seconds, plan=plan, find=find, config=config, notes=tuple(notes),
@@ -381,4 +397,4 @@ def _assemble(task: TrainingTask | Objective, protocol: ScheduleSpec, ladder: Se
 
 
 __all__ = ["DEFAULT_BUDGET", "candidates_for", "find_cost_runs", "is_continued", "prefix_exact", "range_test_plan",
-           "run_range_test", "run_trials", "select", "steps_per_epoch"]
+           "run_range_test", "run_trials", "select", "steps_per_epoch", "uses_horizon"]
