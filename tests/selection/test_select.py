@@ -11,7 +11,7 @@ import pytest
 
 from lrscout.errors import ConfigError
 from lrscout.selection import SelectResult, TrialResult, select
-from lrscout.selection.halving import Outcome, rank, robust_rank
+from lrscout.selection.halving import Outcome, promote, rank, robust_rank
 from lrscout.selection.candidates import top_of_ladder
 from lrscout.selection.selection import _trace, candidates_for, find_cost_steps
 from lrscout.task import Task
@@ -190,6 +190,15 @@ def test_a_one_epoch_protocol_is_selected_within_the_default_budget(tmp_path: Pa
     final = [t for t in r.trials if t.spec.full]
     assert len(final) == 1 and final[0].spec.lr == r.lr and final[0].spec.start_step == 5
     assert not final[0].collapsed and r.score > 0.3  # ten steps of a healthy LR learn something
+    # the horizon correction: candidates one ladder step below the top (a short sweep), and
+    # the finalist is the short-run leader's lower neighbour when that one ran healthily
+    ladder = candidates_for(r.find)
+    rung0 = [t for t in r.trials if t.spec.rung == 0]
+    assert r.config["horizon"] and [t.spec.candidate for t in rung0] == list(range(len(ladder) - 4, len(ladder) - 1))
+    lead = rung0[promote([_outcome(t) for t in rung0], 1)[0]].spec.candidate
+    lower = [t for t in rung0 if t.spec.candidate == lead - 1 and not t.collapsed]
+    assert final[0].spec.candidate == (lead - 1 if lower else lead)
+    assert final[0].spec.parent == f"r0-c{final[0].spec.candidate}"  # continued, not retrained
 
 
 def test_a_budget_that_buys_no_verified_trial_is_refused_before_any_work(tmp_path: Path) -> None:

@@ -125,19 +125,17 @@ def top_of_ladder(ladder: tuple[float, ...], n: int) -> tuple[float, ...]:
     return tuple(ladder[-n:])
 
 
-def window_start(ladder_size: int, n: int, *, horizon: bool = False) -> int:
+def window_start(ladder_size: int, n: int, *, lower: int = 0) -> int:
     """Index of the lowest of the ``n`` ladder LRs rung 0 tries: the top ``n``
-    (:func:`top_of_ladder`), or with ``horizon`` the ``n`` one step lower, since the
-    finalist will then be picked one step below the short-run leader
-    (:func:`lrscout.selection.halving.horizon_finalist`).
+    (:func:`top_of_ladder`), or the ``n`` that sit ``lower`` steps below them (as far as
+    the ladder reaches).
 
-    >>> window_start(6, 3), window_start(6, 3, horizon=True), window_start(3, 3, horizon=True)
+    >>> window_start(6, 3), window_start(6, 3, lower=1), window_start(3, 3, lower=1)
     (3, 2, 0)
     """
-    if n < 1:
-        raise ConfigError(f"need at least one candidate, got {n}")
-    start = max(0, ladder_size - n)
-    return max(0, start - 1) if horizon else start
+    if n < 1 or lower < 0:
+        raise ConfigError(f"need at least one candidate and lower >= 0, got {n}, {lower}")
+    return max(0, ladder_size - n - lower)
 
 
 def min_loss_lr(lrs: list[float] | tuple[float, ...], smoothed: list[float] | tuple[float, ...]) -> float | None:
