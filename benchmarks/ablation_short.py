@@ -124,8 +124,8 @@ def windows(row: dict[str, Any]) -> dict[str, float]:
         lo = max(0, top - n - shift)
         out[f"window: top {n} shifted down {shift}"] = choose(list(range(lo, lo + n)))
     out[f"bracket: top {n - 1}, 1 slot down"] = choose(bracket(n - 1, 1))
-    out[f"bracket: top {n}, 1 slot down (over budget)"] = choose(bracket(n, 1))
-    out[f"bracket: top {n}, 2 slots down (over budget)"] = choose(bracket(n, 2))
+    out[f"bracket: top {n}, 1 slot down [costs more than the budget]"] = choose(bracket(n, 1))
+    out[f"bracket: top {n}, 2 slots down [costs more than the budget]"] = choose(bracket(n, 2))
     out["upper: best short acc of ladder"] = choose(list(range(top)))
     window = list(range(max(0, top - n), top))
     lead = leader(window)
@@ -143,6 +143,10 @@ def windows(row: dict[str, Any]) -> dict[str, float]:
             out[f"horizon: window shift {sh}, neighbour in window"] = ladder[inside]
             out[f"horizon: window shift {sh}, neighbour anywhere"] = ladder[max(ld - 1, 0)]
             out[f"horizon: window shift {sh}, neighbour anywhere (over budget)"] = float(ld - 1 not in win)
+        else:  # restarted or several finalists: the plain choice, as the library does
+            out[f"horizon: window shift {sh}, neighbour in window"] = choose(window)
+            out[f"horizon: window shift {sh}, neighbour anywhere"] = choose(window)
+            out[f"horizon: window shift {sh}, neighbour anywhere (over budget)"] = 0.0
     if continued and k == 1 and n >= 3:
         small = list(range(max(0, top - n + 1), top))
         lead2 = leader(small)
