@@ -74,20 +74,20 @@ class Trial:
         self.reports: list[tuple[float, float | None, float]] = []  # (score, loss, lr) per report
         self.saved: Any = None
         self.batches_drawn: int | None = None  # batches given by batches(); None: never called
-        self._rng_state = rng_state
-        self._window: StepWindow | None = None
+        # the loader comes with each batches() call; the window keeps the epoch count and the RNG
+        self._window = StepWindow(None, start_step, steps, steps_per_epoch, rng_state)
         self._optimizer: torch.optim.Optimizer | None = None
         self._scheduler: Any = None
 
     @property
     def start_epoch(self) -> int:
         """The epoch (from 0) this call starts in."""
-        return self.start_step // self.steps_per_epoch
+        return self._window.start_epoch
 
     @property
     def end_epoch(self) -> int:
         """One past the last epoch this call touches (its last may end inside an epoch)."""
-        return -(-self.steps // self.steps_per_epoch)
+        return self._window.end_epoch
 
     @property
     def expected_reports(self) -> int:
@@ -108,13 +108,10 @@ class Trial:
         if isinstance(loader, Sized) and len(loader) != self.steps_per_epoch:
             raise ConfigError(f"the loader gives {len(loader)} batches an epoch, the objective states "
                               f"steps_per_epoch={self.steps_per_epoch}; give lrscout.objective its length")
-        if self._window is None:
-            self._window = StepWindow(loader, self.start_step, self.steps, self.steps_per_epoch, self._rng_state)
-            self._rng_state = None
-            self.batches_drawn = 0
+        self.batches_drawn = self.batches_drawn or 0
         self._window.loader = loader
         for batch in self._window:
-            self.batches_drawn = (self.batches_drawn or 0) + 1
+            self.batches_drawn += 1
             yield batch
 
     def scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
