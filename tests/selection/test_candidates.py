@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lrscout.errors import ConfigError
-from lrscout.selection.candidates import candidate_lrs, min_loss_lr, top_of_ladder
+from lrscout.selection.candidates import candidate_lrs, min_loss_lr, window_start
 
 
 def decades(lrs: tuple[float, ...]) -> np.ndarray:
@@ -75,12 +75,12 @@ def test_min_loss_lr_reads_the_smoothed_minimum() -> None:
     assert min_loss_lr([], []) is None
 
 
-def test_top_of_ladder_drops_from_the_bottom_and_keeps_the_spacing() -> None:
+def test_the_window_drops_from_the_bottom_and_keeps_the_spacing() -> None:
     ladder = candidate_lrs(0.001, 0.004, steep=0.003, onset=0.012)
     assert len(ladder) == 6
-    top = top_of_ladder(ladder, 3)
+    top = ladder[window_start(len(ladder), 3):]
     assert top == ladder[3:] and top[-1] == ladder[-1]
     assert top[1] / top[0] == pytest.approx(ladder[1] / ladder[0])
-    assert top_of_ladder(ladder, 10) == ladder
+    assert ladder[window_start(len(ladder), 10):] == ladder
     with pytest.raises(ConfigError):
-        top_of_ladder(ladder, 0)
+        window_start(len(ladder), 0)

@@ -12,7 +12,7 @@ import pytest
 from lrscout.errors import ConfigError
 from lrscout.selection import SelectResult, TrialResult, select
 from lrscout.selection.halving import Outcome, promote, rank, robust_rank
-from lrscout.selection.candidates import top_of_ladder
+from lrscout.selection.candidates import window_start
 from lrscout.selection.selection import _trace, candidates_for, find_cost_steps
 from lrscout.task import Task
 
@@ -39,7 +39,8 @@ def test_choice_is_the_best_finalist_and_the_books_add_up(small_select: SelectRe
     r = small_select
     plan = r.plan
     assert [(g.length, g.size) for g in plan.rungs] == [(16, 4), (32, 2)]  # steps: 8 an epoch
-    assert [c.lr for c in r.candidates] == pytest.approx(top_of_ladder(candidates_for(r.find), 4))
+    ladder = candidates_for(r.find)
+    assert [c.lr for c in r.candidates] == pytest.approx(ladder[window_start(len(ladder), 4):])
     finalists = [t for t in r.trials if t.spec.full]
     assert len(finalists) == 2 and all(t.spec.parent == f"r0-c{t.spec.candidate}" for t in finalists)
     # the robust choice over the finalists' late evaluations (their parents' included)
@@ -165,7 +166,7 @@ def test_collapsing_short_runs_send_the_search_down_the_ladder(small_select: Sel
     ladder = candidates_for(high)
     r = select(TASK, **KWARGS, find_result=high)
     rung0 = [t for t in r.trials if t.spec.rung == 0]
-    planned = top_of_ladder(ladder, r.plan.rungs[0].size)
+    planned = ladder[window_start(len(ladder), r.plan.rungs[0].size):]
     assert [t.spec.lr for t in rung0][-len(planned):] == pytest.approx(planned)
     assert len(rung0) > len(planned)  # candidates were added from below
     assert sum(not t.collapsed for t in rung0) == r.plan.rungs[1].size  # and no more than needed

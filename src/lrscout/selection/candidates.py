@@ -19,7 +19,7 @@ interval (a candidate that collapses costs one short run and is recorded as such
 with ``d`` candidates per decade (3 by default: neighbours a factor 10**(1/3) ~ 2.15 apart,
 finer than the accuracy differences short runs can resolve). With fewer candidates than
 the span asks for the same span is covered more coarsely; when a budget allows fewer
-short runs than the ladder holds, :func:`top_of_ladder` drops candidates from the bottom
+short runs than the ladder holds, :func:`window_start` drops candidates from the bottom
 instead, keeping the spacing where the winners are.
 
 Example::
@@ -110,25 +110,14 @@ def candidate_lrs(
     return tuple(float(v) for v in 10 ** np.linspace(x_bottom, x_top, n))
 
 
-def top_of_ladder(ladder: tuple[float, ...], n: int) -> tuple[float, ...]:
-    """The ``n`` highest candidates of an increasing ``ladder``.
+def window_start(ladder_size: int, n: int, *, lower: int = 0) -> int:
+    """Index of the lowest of the ``n`` ladder LRs rung 0 tries: the top ``n`` of the
+    ladder (dropped from the bottom, keeping the spacing), or the ``n`` that sit ``lower``
+    steps below them (as far as the ladder reaches).
 
     Why from the bottom: in the quality benchmark (8 tasks x 3 seeds, budget re-spacing
     the ladder over its whole span) the lowest candidate never won, while the top one won
     a fifth of the time: the best final LR sits high in the range test's usable span.
-
-    >>> top_of_ladder((0.001, 0.002, 0.004, 0.008), 2)
-    (0.004, 0.008)
-    """
-    if n < 1:
-        raise ConfigError(f"need at least one candidate, got {n}")
-    return tuple(ladder[-n:])
-
-
-def window_start(ladder_size: int, n: int, *, lower: int = 0) -> int:
-    """Index of the lowest of the ``n`` ladder LRs rung 0 tries: the top ``n``
-    (:func:`top_of_ladder`), or the ``n`` that sit ``lower`` steps below them (as far as
-    the ladder reaches).
 
     >>> window_start(6, 3), window_start(6, 3, lower=1), window_start(3, 3, lower=1)
     (3, 2, 0)
