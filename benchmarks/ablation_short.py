@@ -66,20 +66,16 @@ def evidence(protocol: quality.Protocol, seed: int, cache_root: Path) -> dict[st
     }
 
 
-def _band(acc: float, n_val: int) -> float:
-    p = min(max(acc, 0.0), 1.0)
-    return math.sqrt(p * (1 - p) / n_val)
-
-
 def rules(row: dict[str, Any], n_val: int) -> dict[str, float]:
     """The LR each rule picks from one (protocol, seed)'s evidence."""
+    from lrscout.selection.halving import noise_band
     short = [t for t in row["trials"] if t["rung"] == 0 and not t["collapsed"]]
     full = row["full"]
     picks: dict[str, float] = {"select (as run)": row["chosen"], "find": row["find_lr"]}
     if short:
         best = max(short, key=lambda t: (t["val_acc"], -(t["val_loss"] or math.inf)))
         picks["promote: best short acc"] = best["lr"]
-        close = [t for t in short if t["val_acc"] >= best["val_acc"] - _band(best["val_acc"], n_val) - 1e-12]
+        close = [t for t in short if t["val_acc"] >= best["val_acc"] - noise_band(best["val_acc"], n_val) - 1e-12]
         picks["promote: band, lowest loss"] = min(close, key=lambda t: t["val_loss"] or math.inf)["lr"]
         picks["promote: band, lowest LR"] = min(close, key=lambda t: t["lr"])["lr"]
         picks["promote: lowest short loss"] = min(short, key=lambda t: t["val_loss"] or math.inf)["lr"]

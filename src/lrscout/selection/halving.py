@@ -474,6 +474,17 @@ class Trace:
         return sum(losses) / len(losses) if losses else math.inf
 
 
+def noise_band(accuracy: float, n_val: int) -> float:
+    """One standard error of an accuracy measured on ``n_val`` images (clipped to 0..1):
+    gaps smaller than this are what one evaluation's luck can make.
+
+    >>> round(noise_band(0.95, 225), 4)
+    0.0145
+    """
+    p = min(max(accuracy, 0.0), 1.0)
+    return math.sqrt(p * (1 - p) / n_val)
+
+
 def robust_rank(traces: Sequence[Trace], n_val: int | None, *, fraction: float = LATE_FRACTION) -> list[int]:
     """Indices of ``traces``, best first, so that one lucky evaluation does not decide.
 
@@ -505,8 +516,7 @@ def robust_rank(traces: Sequence[Trace], n_val: int | None, *, fraction: float =
     lead = outcomes[order[0]]
     if lead.collapsed or n_val is None or not math.isfinite(lead.score):
         return order
-    p = min(max(lead.score, 0.0), 1.0)
-    band = math.sqrt(p * (1 - p) / n_val)
+    band = noise_band(lead.score, n_val)
     close = [i for i in order if not outcomes[i].collapsed and outcomes[i].score >= lead.score - band - 1e-12]
     close.sort(key=lambda i: (outcomes[i].loss if outcomes[i].loss is not None else math.inf, rank_key(outcomes[i])))
     return close + [i for i in order if i not in close]
