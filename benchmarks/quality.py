@@ -145,6 +145,25 @@ DEV_SHORT: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...
     ("digits-rmsprop-2ep-b128", "digits", "rmsprop", "constant", 2, 128, None, "simplecnn", False),
     ("digits-adam-cosine-1ep-b32", "digits", "adam", "cosine", 1, 32, None, "simplecnn", False),
     ("mnist3k-adam-1ep-b32", "mnist", "adam", "constant", 1, 32, 3000, "simplecnn", False),
+    # session 11: adaptive optimizers on the shortest protocols, where the first held-out
+    # set showed the horizon rule of session 10 failing (Adam at 10 steps, RMSprop at 66)
+    ("digits-adam-1ep-b128", "digits", "adam", "constant", 1, 128, None, "simplecnn", False),
+    ("mnist3k-rmsprop-2ep-b256", "mnist", "rmsprop", "constant", 2, 256, 3000, "simplecnn", False),
+    ("digits-adamw-2ep-b64", "digits", "adamw", "constant", 2, 64, None, "simplecnn", False),
+    ("mnist3k-adam-2ep-b128", "mnist", "adam", "constant", 2, 128, 3000, "simplecnn", False),
+)
+
+
+#: The second held-out set (session 11), fixed before any run of it: the first one was
+#: seen with the horizon rule of session 10, so it no longer tells whether a rule carries
+#: over. Run once, after the rules were chosen on the development set.
+HELDOUT2: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = (
+    ("usps-sgdm-1ep-b128", "usps", "sgdm", "constant", 1, 128, None, "simplecnn", False),
+    ("mnist-adam-1ep-b256", "mnist", "adam", "constant", 1, 256, 10_000, "simplecnn", False),
+    ("digits-rmsprop-1ep-b32", "digits", "rmsprop", "constant", 1, 32, None, "simplecnn", False),
+    ("mnist3k-sgd-2ep-b64", "mnist", "sgd", "constant", 2, 64, 3000, "simplecnn", False),
+    ("usps-adamw-2ep-b128", "usps", "adamw", "constant", 2, 128, None, "simplecnn", False),
+    ("digits-adam-step-15ep", "digits", "adam", "step", 15, 64, None, "simplecnn", False),
 )
 
 
@@ -167,6 +186,7 @@ class QualityConfig:
     dev_short: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = DEV_SHORT
     heldout: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = HELDOUT
     heldout_seeds: tuple[int, ...] = (0, 1, 2)
+    heldout2: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = HELDOUT2
     only: tuple[str, ...] = ()  # run just these task names (a reduced run; empty: all)
 
     def protocols(self) -> list[Protocol]:
@@ -184,6 +204,9 @@ class QualityConfig:
         for name, ds, opt, sched, epochs, batch, limit, model, augment in self.heldout:
             out.append(Protocol(name, ds, opt, sched, epochs, batch, tuple(self.heldout_seeds), limit, model, augment,
                                 split="heldout"))
+        for name, ds, opt, sched, epochs, batch, limit, model, augment in self.heldout2:
+            out.append(Protocol(name, ds, opt, sched, epochs, batch, tuple(self.heldout_seeds), limit, model, augment,
+                                split="heldout2"))
         if self.only:
             unknown = sorted(set(self.only) - {p.name for p in out})
             if unknown:
@@ -200,7 +223,7 @@ class QualityConfig:
 QUICK = QualityConfig(digits_seeds=(0, 1), mnist_seeds=(0,), digits_epochs=3, mnist_epochs=2, mnist_limit=3000,
                       grid_low=1e-4, grid_high=1.0, per_decade=2,
                       optimizers=(("sgdm", "cosine"), ("adam", "constant")),
-                      dev_short=DEV_SHORT[:1], heldout=HELDOUT[:1], heldout_seeds=(0,))
+                      dev_short=DEV_SHORT[:1], heldout=HELDOUT[:1], heldout_seeds=(0,), heldout2=())
 
 
 # ---------------------------------------------------------------------------- one training run
@@ -609,7 +632,7 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
             "run_seconds": run_seconds, "run_steps": run_steps, "grid": grid_rows, "methods": methods,
         })
 
-    splits = {name: summarise([t for t in tasks if t.get("split", "dev") == name]) for name in ("dev", "heldout")}
+    splits = {name: summarise([t for t in tasks if t.get("split", "dev") == name]) for name in ("dev", "heldout", "heldout2")}
     return {"tasks": tasks, "summary": summarise(tasks), "splits": splits}
 
 
@@ -640,11 +663,16 @@ def summarise(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def split_table(result: dict[str, Any]) -> str:
-    """Development and held-out rows side by side: mean / worst-task regret, failures, cost."""
+    """Development and held-out rows side by side: mean / worst-task regret, failures, cost.
+    ``heldout`` is the first held-out set (seen with session 10's rules), ``heldout2`` the
+    fresh one; a set with no task in this run is left out."""
     splits = result.get("splits") or {}
-    dev = {s["method"]: s for s in splits.get("dev", [])}
-    held = {s["method"]: s for s in splits.get("heldout", [])}
-    names = list(dev) + [n for n in held if n not in dev]
+    labels = {"dev": "dev", "heldout": "held-out 1 (seen)", "heldout2": "held-out 2 (fresh)"}
+    present = [k for k in labels if any(t.get("split", "dev") == k for t in result["tasks"])]
+    by = {k: {s["method"]: s for s in splits.get(k, [])} for k in present}
+    names: list[str] = []
+    for k in present:
+        names += [n for n in by[k] if n not in names]
 
     def cells(s: dict[str, Any] | None) -> list[str]:
         if s is None:
@@ -653,11 +681,12 @@ def split_table(result: dict[str, Any]) -> str:
         return [_pts(s["regret_mean"]), _pts(s["regret_worst_task"]), f"{s['failures']}/{s['n']}",
                 "0" if free else f"{s['runs_equiv']:.2f}", "0" if free else f"{s['seconds']:.1f}"]
 
-    rows = [[f"**{n}**" if n.startswith("lrscout") else n, *cells(dev.get(n)), *cells(held.get(n))] for n in names]
-    n_dev = len({t["task"] for t in result["tasks"] if t.get("split", "dev") == "dev"})
-    n_held = len({t["task"] for t in result["tasks"] if t.get("split") == "heldout"})
-    head = [f"dev ({n_dev} tasks): {h}" for h in ("mean regret", "worst task", "failed", "cost (runs)", "cost (s)")]
-    head += [f"held-out ({n_held}): {h}" for h in ("mean regret", "worst task", "failed", "cost (runs)", "cost (s)")]
+    rows = [[f"**{n}**" if n.startswith("lrscout") else n, *[c for k in present for c in cells(by[k].get(n))]]
+            for n in names]
+    head = []
+    for k in present:
+        n = len({t["task"] for t in result["tasks"] if t.get("split", "dev") == k})
+        head += [f"{labels[k]} ({n}): {h}" for h in ("mean regret", "worst task", "failed", "cost (runs)", "cost (s)")]
     return md_table(["method", *head], rows)
 
 
