@@ -31,11 +31,9 @@ from common import fmt_lr  # noqa: E402
 
 def evidence(protocol: quality.Protocol, seed: int, cache_root: Path) -> dict[str, Any]:
     import lrscout
-    from lrscout.selection.selection import candidates_for
-
     task = protocol.task(seed)
     r = lrscout.select(task, epochs=protocol.epochs, schedule=protocol.schedule)
-    ladder = candidates_for(r.find)
+    ladder = r.config["ladder"]
     key = lambda lr: {"protocol": protocol.key(), "lr": fmt_lr(lr), "lr_free": None, "seed": seed,  # noqa: E731
                       "code": quality.code_hash(quality.TRAIN_CODE)}
     full = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -84,3 +85,34 @@ def test_the_window_drops_from_the_bottom_and_keeps_the_spacing() -> None:
     assert ladder[window_start(len(ladder), 10):] == ladder
     with pytest.raises(ConfigError):
         window_start(len(ladder), 0)
+
+
+def _find(low: float, high: float, onset: float | None, num_iter: int) -> Any:
+    from lrscout.results import FindResult
+
+    lrs = tuple(float(x) for x in np.geomspace(1e-5, 1.0, 20))
+    return FindResult(lr=low, interval=(low, high), suggestions={"steep": low}, history_lr=lrs,
+                      history_loss=tuple(1.0 for _ in lrs), smoothed=tuple(1.0 for _ in lrs), onset=onset,
+                      rule="test", stopped_early=False, config={"num_iter": num_iter})
+
+
+def test_the_horizon_plan_gets_a_ladder_a_third_of_a_decade_apart() -> None:
+    """A wide interval (2.5 decades) spreads the usual six candidates half a decade apart;
+    when the plan takes the horizon correction (a continued plan with one finalist) the
+    ladder keeps the top and a 10**(1/3) spacing, so one step down is the measured factor."""
+    from lrscout.selection.selection import candidates_for, ladder_and_plan
+
+    find = _find(1e-4, 1e-2, onset=0.03, num_iter=20)  # a short sweep: the ladder hangs from the onset
+    usual = candidates_for(find)
+    assert len(usual) == 6 and usual[-1] == pytest.approx(0.03)
+    assert usual[1] / usual[0] == pytest.approx(10 ** 0.5, rel=0.02)
+    ladder, plan = ladder_and_plan(find, 10, 2.5, overhead=0.45, continued=True, quantum=1)
+    assert plan.continued and plan.rungs[-1].size == 1  # the horizon case
+    assert ladder[-1] == pytest.approx(0.03) and len(ladder) == 6
+    assert all(b / a == pytest.approx(10 ** (1 / 3)) for a, b in zip(ladder, ladder[1:]))
+    # a restarted plan (a decaying schedule) keeps the usual ladder
+    same, restarted = ladder_and_plan(find, 10, 2.5, overhead=0.45, continued=False, quantum=1)
+    assert not restarted.continued and same == usual
+    # so does a plan with two finalists (a larger budget)
+    wide, two = ladder_and_plan(find, 10, 4.0, overhead=0.45, continued=True, quantum=1)
+    assert two.rungs[-1].size >= 2 and wide == usual

@@ -193,7 +193,9 @@ def test_a_one_epoch_protocol_is_selected_within_the_default_budget(tmp_path: Pa
     assert not final[0].collapsed and r.score > 0.3  # ten steps of a healthy LR learn something
     # the horizon correction: candidates one ladder step below the top (a short sweep), and
     # the finalist is the short-run leader's lower neighbour when that one ran healthily
-    ladder = candidates_for(r.find)
+    ladder = candidates_for(r.find, fine=True)
+    assert r.config["ladder"] == pytest.approx(ladder)
+    assert all(b / a == pytest.approx(10 ** (1 / 3), rel=0.15) for a, b in zip(ladder, ladder[1:]))
     rung0 = [t for t in r.trials if t.spec.rung == 0]
     assert r.config["horizon"] and [t.spec.candidate for t in rung0] == list(range(len(ladder) - 4, len(ladder) - 1))
     lead = rung0[promote([_outcome(t) for t in rung0], 1)[0]].spec.candidate

@@ -47,7 +47,7 @@ from ..results import FindResult
 from ..schedules import ScheduleSpec, schedule_for
 from ..protocol import ACCURACY, Metric, TrainingTask, check_travels, describe
 from ..task import Task
-from .candidates import ABOVE_ONSET, MAX_COUNT, PER_DECADE, candidate_lrs, min_loss_lr, window_start
+from .candidates import ABOVE_ONSET, MAX_COUNT, MIN_SPAN_DECADES, PER_DECADE, candidate_lrs, min_loss_lr, window_start
 from .driver import THREADS, OnTrial, backend_for, outcome, run_rungs, run_trials
 from .halving import (CONTINUED_FRACTION, FIND_STEPS, SHORT_FIND_STEPS, Plan, RangeTestPlan, Trace,
                       check_budget, plan_halving, plan_range_test, rank, robust_rank, short_length)
@@ -166,17 +166,45 @@ def window_shift(find: FindResult, plan: Plan) -> int:
     return 1 if (short and uses_horizon(plan)) else 0
 
 
-def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_count: int = MAX_COUNT) -> tuple[float, ...]:
+def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_count: int = MAX_COUNT,
+                   fine: bool = False) -> tuple[float, ...]:
     """The candidate ladder for a range-test result (see :mod:`lrscout.selection.candidates`);
     after a short sweep (at most :data:`~lrscout.selection.halving.SHORT_FIND_STEPS`
-    steps) it hangs from the onset itself, not a step above it (divergence shows late)."""
+    steps) it hangs from the onset itself, not a step above it (divergence shows late).
+    ``fine``: the ladder keeps its spacing of ``1/per_decade`` decade and gives up its
+    bottom instead (at most ``(max_count - 1) / per_decade`` decades), for the horizon
+    correction, whose one ladder step down must be the factor it was measured as."""
     low, high = find.interval
     short = int(find.config.get("num_iter", FIND_STEPS)) <= SHORT_FIND_STEPS
+    span = {}
+    if fine and max_count > 1:
+        widest = (max_count - 1) / per_decade
+        span = {"max_span": widest, "min_span": min(MIN_SPAN_DECADES, widest)}
     return candidate_lrs(
         low, high, steep=find.suggestions.get("steep"), onset=find.onset,
         min_loss=min_loss_lr(find.history_lr, find.smoothed or find.history_loss),
-        per_decade=per_decade, max_count=max_count, above_onset=0.0 if short else ABOVE_ONSET,
+        per_decade=per_decade, max_count=max_count, above_onset=0.0 if short else ABOVE_ONSET, **span,
     )
+
+
+def ladder_and_plan(find: FindResult, total: int, budget: float, *, overhead: float, continued: bool, quantum: int,
+                    per_decade: float = PER_DECADE, max_count: int = MAX_COUNT) -> tuple[tuple[float, ...], Plan]:
+    """The candidate ladder and the halving plan of a selection after range test ``find``.
+
+    When the plan takes the horizon correction (:func:`uses_horizon`), the ladder is the
+    ``fine`` one (:func:`candidates_for`): over a wide interval the usual ladder spreads
+    its six points half a decade apart, and one step below the leader was then a factor
+    3.2, not the factor 2 that the horizon bias measures; on the first held-out set that
+    sent Adam on a 10-step protocol to an LR 5x too low.
+    """
+    ladder = candidates_for(find, per_decade=per_decade, max_count=max_count)
+    plan = plan_halving(len(ladder), total, budget, overhead=overhead, continued=continued, quantum=quantum)
+    if uses_horizon(plan):
+        fine = candidates_for(find, per_decade=per_decade, max_count=max_count, fine=True)
+        fine_plan = plan_halving(len(fine), total, budget, overhead=overhead, continued=continued, quantum=quantum)
+        if uses_horizon(fine_plan):
+            return fine, fine_plan
+    return ladder, plan
 
 
 def check_objective(task: Objective, find_result: FindResult | None, find_kwargs: Mapping[str, Any]) -> None:
@@ -321,8 +349,8 @@ def select(
                 find = task.find() if isinstance(task, Objective) else run_range_test(task, sweep, find_kwargs)
         rundir.save_find(find)
         overhead = find_cost_runs(find, total, batch)
-        ladder = candidates_for(find, per_decade=per_decade, max_count=max_candidates)
-        plan = plan_halving(len(ladder), total, budget, overhead=overhead, continued=continued, quantum=quantum)
+        ladder, plan = ladder_and_plan(find, total, budget, overhead=overhead, continued=continued, quantum=quantum,
+                                       per_decade=per_decade, max_count=max_candidates)
         horizon = uses_horizon(plan)
         first = window_start(len(ladder), plan.rungs[0].size, lower=window_shift(find, plan))
         window = range(first, min(len(ladder), first + plan.rungs[0].size))
@@ -406,12 +434,12 @@ def _assemble(task: TrainingTask | Objective, protocol: ScheduleSpec, ladder: Se
     cost = overhead + sum(t.steps_trained for t in trials) / plan.length
     schedule = schedule_for(chosen.spec.lr, protocol.kind, protocol.epochs, protocol.steps_per_epoch, **protocol.params)
     config = {**settings, "find_cost_runs": overhead, "candidate_lrs": [ladder[c] for c in sorted(latest)],
-              "horizon": uses_horizon(plan)}
+              "ladder": list(ladder), "horizon": uses_horizon(plan)}
     return SelectResult(
         lr=chosen.spec.lr, score=chosen.val_acc, val_loss=chosen.val_loss, candidates=candidates, trials=trials,
         schedule=schedule, cost_runs=cost, seconds=seconds, plan=plan, find=find, config=config, notes=tuple(notes),
     )
 
 
-__all__ = ["DEFAULT_BUDGET", "candidates_for", "find_cost_runs", "is_continued", "prefix_exact", "range_test_plan",
+__all__ = ["DEFAULT_BUDGET", "candidates_for", "find_cost_runs", "is_continued", "ladder_and_plan", "prefix_exact", "range_test_plan",
            "run_range_test", "run_trials", "select", "steps_per_epoch", "uses_horizon", "window_shift"]
