@@ -133,6 +133,7 @@ def windows(row: dict[str, Any]) -> dict[str, float]:
         win = list(range(lo, lo + n))
         ld = leader(win)
         inside = ld - 1 if (ld - 1 in win and not short[ld - 1]["collapsed"]) else ld
+        out[f"window shift {sh}, leader"] = choose(win)
         if continued and k == 1:
             out[f"horizon: window shift {sh}, neighbour in window"] = ladder[inside]
             out[f"horizon: window shift {sh}, neighbour anywhere"] = ladder[max(ld - 1, 0)]
@@ -152,8 +153,28 @@ def windows(row: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+FAMILIES = {"sgd": "SGD family", "sgdm": "SGD family", "adam": "adaptive", "adamw": "adaptive",
+            "rmsprop": "adaptive"}
+
+
+def family(name: str) -> str:
+    """The optimizer family of a quality task (SGD with or without momentum, or adaptive)."""
+    p = next(q for q in quality.QualityConfig().protocols() if q.name == name)
+    return FAMILIES.get(p.optimizer, p.optimizer)
+
+
 def score_rules(rows: list[dict[str, Any]], bench: dict[str, Any]) -> str:
-    """Markdown: mean and worst regret (test points against the benchmark's grid oracle) per rule."""
+    """Markdown: mean and worst regret (test points against the benchmark's grid oracle) per
+    rule, over all rows and per optimizer family."""
+    parts = [score_table(rows, bench)]
+    for fam in sorted({family(r["protocol"]) for r in rows}):
+        sub = [r for r in rows if family(r["protocol"]) == fam]
+        parts.append(f"\n### {fam} ({len({r['protocol'] for r in sub})} tasks)\n\n" + score_table(sub, bench))
+    return "\n".join(parts)
+
+
+def score_table(rows: list[dict[str, Any]], bench: dict[str, Any]) -> str:
+    """One markdown table of :func:`score_rules`."""
     oracle: dict[str, dict[int, float]] = {}
     n_val: dict[str, int] = {}
     if bench is None:  # no grid yet: the ladder's best full run by validation stands in for the oracle
