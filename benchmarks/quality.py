@@ -167,6 +167,20 @@ HELDOUT2: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...]
 )
 
 
+#: The third held-out set (session 11), fixed before any run of it, after held-out 2 had
+#: been scored once with the 1/3-decade horizon ladder: short constant-LR protocols, the
+#: regime a later rule change (two verified finalists) acts on. Run once, after that
+#: rule was chosen on the development set.
+HELDOUT3: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = (
+    ("usps-rmsprop-1ep-b64", "usps", "rmsprop", "constant", 1, 64, None, "simplecnn", False),
+    ("mnist-sgdm-1ep-b128", "mnist", "sgdm", "constant", 1, 128, 10_000, "simplecnn", False),
+    ("digits-adamw-1ep-b32", "digits", "adamw", "constant", 1, 32, None, "simplecnn", False),
+    ("mnist3k-adam-1ep-b64", "mnist", "adam", "constant", 1, 64, 3000, "simplecnn", False),
+    ("usps-sgd-2ep-b256", "usps", "sgd", "constant", 2, 256, None, "simplecnn", False),
+    ("digits-sgdm-3ep-b128", "digits", "sgdm", "constant", 3, 128, None, "simplecnn", False),
+)
+
+
 @dataclass(frozen=True)
 class QualityConfig:
     digits_seeds: tuple[int, ...] = (0, 1, 2)
@@ -187,6 +201,7 @@ class QualityConfig:
     heldout: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = HELDOUT
     heldout_seeds: tuple[int, ...] = (0, 1, 2)
     heldout2: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = HELDOUT2
+    heldout3: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = HELDOUT3
     only: tuple[str, ...] = ()  # run just these task names (a reduced run; empty: all)
 
     def protocols(self) -> list[Protocol]:
@@ -207,6 +222,9 @@ class QualityConfig:
         for name, ds, opt, sched, epochs, batch, limit, model, augment in self.heldout2:
             out.append(Protocol(name, ds, opt, sched, epochs, batch, tuple(self.heldout_seeds), limit, model, augment,
                                 split="heldout2"))
+        for name, ds, opt, sched, epochs, batch, limit, model, augment in self.heldout3:
+            out.append(Protocol(name, ds, opt, sched, epochs, batch, tuple(self.heldout_seeds), limit, model, augment,
+                                split="heldout3"))
         if self.only:
             unknown = sorted(set(self.only) - {p.name for p in out})
             if unknown:
@@ -223,7 +241,7 @@ class QualityConfig:
 QUICK = QualityConfig(digits_seeds=(0, 1), mnist_seeds=(0,), digits_epochs=3, mnist_epochs=2, mnist_limit=3000,
                       grid_low=1e-4, grid_high=1.0, per_decade=2,
                       optimizers=(("sgdm", "cosine"), ("adam", "constant")),
-                      dev_short=DEV_SHORT[:1], heldout=HELDOUT[:1], heldout_seeds=(0,), heldout2=())
+                      dev_short=DEV_SHORT[:1], heldout=HELDOUT[:1], heldout_seeds=(0,), heldout2=(), heldout3=())
 
 
 # ---------------------------------------------------------------------------- one training run
@@ -632,7 +650,7 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
             "run_seconds": run_seconds, "run_steps": run_steps, "grid": grid_rows, "methods": methods,
         })
 
-    splits = {name: summarise([t for t in tasks if t.get("split", "dev") == name]) for name in ("dev", "heldout", "heldout2")}
+    splits = {name: summarise([t for t in tasks if t.get("split", "dev") == name]) for name in ("dev", "heldout", "heldout2", "heldout3")}
     return {"tasks": tasks, "summary": summarise(tasks), "splits": splits}
 
 
@@ -664,10 +682,10 @@ def summarise(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def split_table(result: dict[str, Any]) -> str:
     """Development and held-out rows side by side: mean / worst-task regret, failures, cost.
-    ``heldout`` is the first held-out set (seen with session 10's rules), ``heldout2`` the
-    fresh one; a set with no task in this run is left out."""
+    ``heldout`` is the first held-out set (seen with session 10's rules), ``heldout2`` and
+    ``heldout3`` the ones of session 11; a set with no task in this run is left out."""
     splits = result.get("splits") or {}
-    labels = {"dev": "dev", "heldout": "held-out 1 (seen)", "heldout2": "held-out 2 (fresh)"}
+    labels = {"dev": "dev", "heldout": "held-out 1 (seen)", "heldout2": "held-out 2", "heldout3": "held-out 3"}
     present = [k for k in labels if any(t.get("split", "dev") == k for t in result["tasks"])]
     by = {k: {s["method"]: s for s in splits.get(k, [])} for k in present}
     names: list[str] = []
