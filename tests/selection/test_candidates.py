@@ -100,19 +100,43 @@ def test_the_horizon_plan_gets_a_ladder_a_third_of_a_decade_apart() -> None:
     """A wide interval (2.5 decades) spreads the usual six candidates half a decade apart;
     when the plan takes the horizon correction (a continued plan with one finalist) the
     ladder keeps the top and a 10**(1/3) spacing, so one step down is the measured factor."""
-    from lrscout.selection.selection import candidates_for, ladder_and_plan
+    from lrscout.selection.halving import is_pair
+    from lrscout.selection.selection import PAIR_LOWER, candidates_for, ladder_and_plan, window_shift
 
-    find = _find(1e-4, 1e-2, onset=0.03, num_iter=20)  # a short sweep: the ladder hangs from the onset
+    find = _find(1e-4, 1e-2, onset=0.03, num_iter=100)  # the usual sweep: the top a step above the onset
     usual = candidates_for(find)
-    assert len(usual) == 6 and usual[-1] == pytest.approx(0.03)
-    assert usual[1] / usual[0] == pytest.approx(10 ** 0.5, rel=0.02)
-    ladder, plan = ladder_and_plan(find, 10, 2.5, overhead=0.45, continued=True, quantum=1)
-    assert plan.continued and plan.rungs[-1].size == 1  # the horizon case
-    assert ladder[-1] == pytest.approx(0.03) and len(ladder) == 6
+    assert len(usual) == 6 and usual[-1] == pytest.approx(0.03 * 10 ** (1 / 3))
+    assert usual[1] / usual[0] == pytest.approx(10 ** 0.5, rel=0.05)
+    ladder, plan = ladder_and_plan(find, 200, 2.5, overhead=0.5, continued=True, quantum=1)
+    assert [(r.length, r.size) for r in plan.rungs] == [(100, 3), (200, 1)]  # the horizon case
+    assert ladder[-1] == pytest.approx(usual[-1]) and len(ladder) == 6
     assert all(b / a == pytest.approx(10 ** (1 / 3)) for a, b in zip(ladder, ladder[1:]))
+    assert window_shift(find, plan) == 0
     # a restarted plan (a decaying schedule) keeps the usual ladder
-    same, restarted = ladder_and_plan(find, 10, 2.5, overhead=0.45, continued=False, quantum=1)
+    same, restarted = ladder_and_plan(find, 200, 2.5, overhead=0.5, continued=False, quantum=1)
     assert not restarted.continued and same == usual
     # so does a plan with two finalists (a larger budget)
-    wide, two = ladder_and_plan(find, 10, 4.0, overhead=0.45, continued=True, quantum=1)
-    assert two.rungs[-1].size >= 2 and wide == usual
+    wide, two = ladder_and_plan(find, 200, 4.0, overhead=0.5, continued=True, quantum=1)
+    assert two.rungs[-1].size >= 2 and not is_pair(two) and wide == usual
+
+
+def test_after_a_short_sweep_the_budget_buys_two_verified_finalists() -> None:
+    """A 10-step protocol: the 20-step sweep's ladder hangs from the onset at a 1/3-decade
+    spacing, and the horizon plan's budget (3 half runs + 1 finalist = 2 runs) goes to two
+    candidates trained to the end: the ladder's 3rd and 4th points from the top."""
+    from lrscout.selection.candidates import window_start
+    from lrscout.selection.halving import is_pair
+    from lrscout.selection.selection import PAIR_LOWER, ladder_and_plan, window_shift
+
+    find = _find(1e-4, 1e-2, onset=0.03, num_iter=20)
+    ladder, plan = ladder_and_plan(find, 10, 2.5, overhead=0.45, continued=True, quantum=1)
+    assert is_pair(plan) and [(r.length, r.size) for r in plan.rungs] == [(5, 2), (10, 2)]
+    assert plan.cost_runs == pytest.approx(2.0)
+    assert ladder[-1] == pytest.approx(0.03) and all(b / a == pytest.approx(10 ** (1 / 3))
+                                                      for a, b in zip(ladder, ladder[1:]))
+    first = window_start(len(ladder), 2, lower=window_shift(find, plan))
+    assert window_shift(find, plan) == PAIR_LOWER
+    assert [ladder[i] for i in (first, first + 1)] == pytest.approx([0.003, 0.03 / 10 ** (2 / 3)])
+    # a range test that leaves less than two runs keeps the horizon plan of one finalist
+    _, tight = ladder_and_plan(find, 10, 2.5, overhead=0.55, continued=True, quantum=1)
+    assert not is_pair(tight) and tight.rungs[-1].size == 1
