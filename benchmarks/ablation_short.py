@@ -142,6 +142,13 @@ def windows(row: dict[str, Any]) -> dict[str, float]:
             out[f"horizon: window shift {sh}, neighbour in window"] = choose(window)
             out[f"horizon: window shift {sh}, neighbour anywhere"] = choose(window)
             out[f"horizon: window shift {sh}, neighbour anywhere (over budget)"] = 0.0
+    for lower in (1, 2, 3):  # two full-length finalists (the pair plan: the horizon plan's cost)
+        first = max(0, top - 2 - lower)
+        pair = [i for i in (first, first + 1) if i < top]
+        ordinal = {1: "1st", 2: "2nd", 3: "3rd"}
+        a, b = (ordinal.get(top - i, f"{top - i}th") for i in (pair[-1], pair[0]))
+        name = f"pair: two full runs, {a} and {b} from the top"
+        out[name] = full_choice(row, [ladder[i] for i in pair]) if (continued and k == 1) else choose(window)
     if continued and k == 1 and n >= 3:
         small = list(range(max(0, top - n + 1), top))
         lead2 = leader(small)
@@ -161,6 +168,23 @@ def family(name: str) -> str:
     """The optimizer family of a quality task (SGD with or without momentum, or adaptive)."""
     p = next(q for q in quality.QualityConfig().protocols() if q.name == name)
     return FAMILIES.get(p.optimizer, p.optimizer)
+
+
+def full_choice(row: dict[str, Any], lrs: list[float]) -> float:
+    """The better of ``lrs`` by full-length validation, as ``robust_rank`` chooses between
+    finalists with one evaluation each: healthy first, then a gap under one standard error
+    of the validation accuracy is a tie that the lower validation loss breaks."""
+    from lrscout.selection.halving import noise_band
+    runs = {lr: row["full"][fmt_lr(lr)] for lr in lrs}
+    ok = [lr for lr in lrs if not runs[lr]["failed"]] or list(lrs)
+    best = max(ok, key=lambda lr: runs[lr]["val_acc"])
+    n_val = row.get("n_val") or VAL_SIZE.get(row["protocol"].split("-")[0], 225)
+    band = [lr for lr in ok if runs[lr]["val_acc"] >= runs[best]["val_acc"] - noise_band(runs[best]["val_acc"], n_val) - 1e-12]
+    return min(band, key=lambda lr: runs[lr]["val_loss"] if runs[lr]["val_loss"] is not None else math.inf)
+
+
+#: Validation images per dataset prefix of a task name (for evidence rows that do not say).
+VAL_SIZE = {"digits": 225, "mnist3k": 450, "mnist": 1500, "usps": 1094}
 
 
 def score_rules(rows: list[dict[str, Any]], bench: dict[str, Any]) -> str:
