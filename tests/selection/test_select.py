@@ -101,7 +101,7 @@ def test_a_killed_selection_resumes_without_rerunning_finished_trials(small_sele
 
 
 def test_other_settings_in_the_same_directory_are_refused(tmp_path: Path) -> None:
-    select(TASK, **{**KWARGS, "budget": 2.5}, out_dir=tmp_path)
+    select(TASK, **{**KWARGS, "budget": 3.5}, out_dir=tmp_path)
     with pytest.raises(ConfigError, match="other settings.*budget"):
         select(TASK, **KWARGS, out_dir=tmp_path)
 
@@ -198,7 +198,7 @@ def test_a_one_epoch_protocol_is_selected_within_the_default_budget(tmp_path: Pa
     assert r.config["ladder"] == pytest.approx(ladder)
     assert all(b / a == pytest.approx(10 ** (1 / 3), rel=0.15) for a, b in zip(ladder, ladder[1:]))
     rung0 = [t for t in r.trials if t.spec.rung == 0]
-    assert r.config["pair"] and not r.config["horizon"]
+    assert r.config["verified"] and not r.config["horizon"]
     assert [t.spec.candidate for t in rung0][-2:] == [len(ladder) - 4, len(ladder) - 3]
     # the choice is the better finalist at full length (robust rank over the late evaluations)
     traces = [_trace(t, [list(r.trials)], r.plan.length) for t in final]

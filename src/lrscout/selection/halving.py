@@ -443,35 +443,42 @@ def horizon_finalist(candidates: Sequence[int], collapsed: Sequence[bool], leade
     return below[0] if below else leader
 
 
-def pair_plan(plan: Plan, budget: float, overhead: float) -> Plan | None:
-    """The budget of a continued one-finalist plan spent on two verified finalists: two
-    candidates train the first half of the run and both go on to the end (``None`` when
-    the plan is not of that kind or the pair does not fit ``budget`` with ``overhead``).
+def verified_plan(plan: Plan, budget: float, overhead: float, max_candidates: int) -> Plan | None:
+    """The budget of a continued two-rung plan spent on verified finalists only: ``k``
+    candidates train the first half of the run and all go on to the end, ``k`` the most
+    full runs ``budget`` buys after ``overhead`` (at most ``max_candidates``). ``None``
+    when the plan is not continued or not even two fit.
 
-    Why: after a short range test the budget buys three half-length trials and one
-    finalist, and the finalist has to be guessed from the half-length leader (see
-    :func:`horizon_finalist`). Two full-length runs cost the same (2 runs either way) and
-    are compared where it matters, at the end of the protocol. Measured on the 9 short
-    development protocols (3 seeds, ``benchmarks/results/ablation-short.md``): +0.91
-    points from the grid oracle for the horizon guess, -0.09 (worst task +0.58) for the
-    better of the same two ladder LRs by full-length validation.
+    Why: after a short range test the default budget buys three half-length trials and
+    one finalist, and the finalist has to be guessed from the half-length leader (see
+    :func:`horizon_finalist`); a larger budget promotes the half-length leaders, which are
+    biased towards large LRs. Two full-length runs cost what three half runs and one
+    finalist cost (2 runs), and every candidate is compared where it matters, at the end
+    of the protocol. Measured on the 9 short development protocols (3 seeds,
+    ``benchmarks/results/ablation-short.md``): +0.91 points from the grid oracle for the
+    horizon guess, -0.09 (worst task +0.58) for the better of two by full-length
+    validation, -0.34 for the best of three.
 
     >>> plan = Plan((Rung(5, 3), Rung(10, 1)), 10, continued=True)
-    >>> pair = pair_plan(plan, 2.5, 0.45)
+    >>> pair = verified_plan(plan, 2.5, 0.45, 6)
     >>> [(r.length, r.size) for r in pair.rungs], pair.cost_runs
     ([(5, 2), (10, 2)], 2.0)
-    >>> pair_plan(plan, 2.4, 0.45) is None  # two full runs do not fit
+    >>> [r.size for r in verified_plan(plan, 3.5, 0.45, 6).rungs]
+    [3, 3]
+    >>> verified_plan(plan, 2.4, 0.45, 6) is None  # two full runs do not fit
     True
     """
-    if not (plan.continued and len(plan.rungs) == 2 and plan.rungs[-1].size == 1):
+    if not (plan.continued and len(plan.rungs) == 2):
         return None
-    pair = Plan((Rung(plan.rungs[0].length, 2), Rung(plan.length, 2)), plan.length, True, plan.unit)
-    return pair if overhead + pair.cost_runs <= budget + 1e-9 else None
+    k = min(max_candidates, int(math.floor(budget - overhead + 1e-9)))
+    if k < 2:
+        return None
+    return Plan((Rung(plan.rungs[0].length, k), Rung(plan.length, k)), plan.length, True, plan.unit)
 
 
-def is_pair(plan: Plan) -> bool:
-    """Whether ``plan`` is a :func:`pair_plan`: two continued trials, both finalists."""
-    return plan.continued and [r.size for r in plan.rungs] == [2, 2]
+def is_verified(plan: Plan) -> bool:
+    """Whether ``plan`` is a :func:`verified_plan`: continued, every trial a finalist."""
+    return plan.continued and len(plan.rungs) == 2 and plan.rungs[0].size == plan.rungs[1].size >= 2
 
 
 #: The robust choice reads the evaluations in the last quarter of the protocol.

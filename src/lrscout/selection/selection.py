@@ -17,10 +17,10 @@
    is about twice the one that leads after all of them (:func:`uses_horizon`); after a
    short sweep the candidates sit one ladder step lower to leave room for it
    (:func:`window_shift`), and the ladder keeps a 1/3-decade spacing so that the step is
-   that factor (:func:`ladder_and_plan`). After a short sweep (a short protocol) the same
-   budget buys two verified finalists instead: two candidates, a decade and two thirds of
-   a decade below the onset, both trained to the end and compared there
-   (:func:`~lrscout.selection.halving.pair_plan`).
+   that factor (:func:`ladder_and_plan`). After a short sweep (a short protocol) the
+   budget buys verified finalists instead: two at the default budget (two thirds of a
+   decade and a decade below the onset), one more per extra run, all trained to the end
+   and compared there (:func:`~lrscout.selection.halving.verified_plan`).
 4. The choice: the best finalist by validation accuracy over the last quarter of the
    full protocol, where finalists within one standard error of the best (on the
    validation split's size) count as tied and the lower validation loss decides
@@ -54,7 +54,7 @@ from ..task import Task
 from .candidates import ABOVE_ONSET, MAX_COUNT, MIN_SPAN_DECADES, PER_DECADE, candidate_lrs, min_loss_lr, window_start
 from .driver import THREADS, OnTrial, backend_for, outcome, run_rungs, run_trials
 from .halving import (CONTINUED_FRACTION, FIND_STEPS, SHORT_FIND_STEPS, Plan, RangeTestPlan, Trace,
-                      check_budget, is_pair, pair_plan, plan_halving, plan_range_test, rank, robust_rank,
+                      check_budget, is_verified, verified_plan, plan_halving, plan_range_test, rank, robust_rank,
                       short_length)
 from .objectives import NO_RANGE_TEST, Objective
 from .results import Candidate, SelectResult
@@ -155,16 +155,17 @@ def uses_horizon(plan: Plan) -> bool:
     return plan.continued and len(plan.rungs) > 1 and plan.rungs[-1].size == 1
 
 
-#: Ladder steps below the top where a :func:`~lrscout.selection.halving.pair_plan` starts
-#: (after a short sweep, whose ladder hangs from the onset): its two candidates are the
-#: ladder's 3rd and 4th points from the top, onset / 10**(2/3) and onset / 10.
-PAIR_LOWER = 2
+#: Ladder steps below the top where a :func:`~lrscout.selection.halving.verified_plan`'s
+#: candidates start (after a short sweep, whose ladder hangs from the onset): two are the
+#: ladder's 3rd and 4th points from the top, onset / 10**(2/3) and onset / 10; more
+#: reach further down.
+VERIFIED_LOWER = 2
 
 
 def window_shift(find: FindResult, plan: Plan) -> int:
     """How many ladder steps below the ladder's top rung 0's candidates sit: one after a
     short sweep (whose ladder hangs from the onset itself) when the horizon correction is
-    on, :data:`PAIR_LOWER` for a pair of verified finalists, else none.
+    on, :data:`VERIFIED_LOWER` for verified finalists, else none.
 
     Measured on the short development protocols of the quality benchmark (1-2 epochs, 10-80
     steps; ``benchmarks/ablation_short.py``): with the window at the top, the leader sat at
@@ -175,13 +176,13 @@ def window_shift(find: FindResult, plan: Plan) -> int:
     With the 1/3-decade ladder of :func:`ladder_and_plan`, on 9 short development protocols
     (4 of them Adam/AdamW/RMSprop) x 3 seeds, the horizon guess lands +0.9 points from the
     grid oracle; the pair at the 3rd and 4th points from the top, compared at full length,
-    -0.1 (worst task +0.6); the pair one step higher +2.7: most of the best final LRs of
-    these short protocols sit a decade below the short sweep's onset
+    -0.1 (worst task +0.6), the 3rd to 5th -0.3; the pair one step higher +2.7: most of the
+    best final LRs of these short protocols sit a decade below the short sweep's onset
     (``benchmarks/results/ablation-short.md``).
     """
     short = int(find.config.get("num_iter", FIND_STEPS)) <= SHORT_FIND_STEPS
-    if short and is_pair(plan):
-        return PAIR_LOWER
+    if short and is_verified(plan):
+        return VERIFIED_LOWER
     return 1 if (short and uses_horizon(plan)) else 0
 
 
@@ -210,23 +211,26 @@ def ladder_and_plan(find: FindResult, total: int, budget: float, *, overhead: fl
                     per_decade: float = PER_DECADE, max_count: int = MAX_COUNT) -> tuple[tuple[float, ...], Plan]:
     """The candidate ladder and the halving plan of a selection after range test ``find``.
 
-    When the plan takes the horizon correction (:func:`uses_horizon`), the ladder is the
-    ``fine`` one (:func:`candidates_for`): over a wide interval the usual ladder spreads
-    its six points half a decade apart, and one step below the leader was then a factor
-    3.2, not the factor 2 that the horizon bias measures; on the first held-out set that
-    sent Adam on a 10-step protocol to an LR 5x too low. After a short sweep (a short
-    protocol) the same budget then buys two verified finalists instead
-    (:func:`~lrscout.selection.halving.pair_plan`), when they fit.
+    After a short sweep (a short protocol), a continued plan is spent on verified
+    finalists only (:func:`~lrscout.selection.halving.verified_plan`: two at the default
+    budget, one more per extra run). Otherwise, when the plan takes the horizon correction
+    (:func:`uses_horizon`), it keeps its shape. Both use the ``fine`` ladder
+    (:func:`candidates_for`): over a wide interval the usual ladder spreads its six points
+    half a decade apart, and one step below the leader was then a factor 3.2, not the
+    factor 2 that the horizon bias measures; on the first held-out set that sent Adam on
+    a 10-step protocol to an LR 5x too low.
     """
     ladder = candidates_for(find, per_decade=per_decade, max_count=max_count)
     plan = plan_halving(len(ladder), total, budget, overhead=overhead, continued=continued, quantum=quantum)
-    if uses_horizon(plan):
+    short = int(find.config.get("num_iter", FIND_STEPS)) <= SHORT_FIND_STEPS
+    if plan.continued and len(plan.rungs) == 2 and (short or uses_horizon(plan)):
         fine = candidates_for(find, per_decade=per_decade, max_count=max_count, fine=True)
         fine_plan = plan_halving(len(fine), total, budget, overhead=overhead, continued=continued, quantum=quantum)
+        verified = verified_plan(fine_plan, budget, overhead, len(fine)) if short else None
+        if verified is not None:
+            return fine, verified
         if uses_horizon(fine_plan):
-            short = int(find.config.get("num_iter", FIND_STEPS)) <= SHORT_FIND_STEPS
-            pair = pair_plan(fine_plan, budget, overhead) if short else None
-            return fine, pair or fine_plan
+            return fine, fine_plan
     return ladder, plan
 
 
@@ -457,7 +461,7 @@ def _assemble(task: TrainingTask | Objective, protocol: ScheduleSpec, ladder: Se
     cost = overhead + sum(t.steps_trained for t in trials) / plan.length
     schedule = schedule_for(chosen.spec.lr, protocol.kind, protocol.epochs, protocol.steps_per_epoch, **protocol.params)
     config = {**settings, "find_cost_runs": overhead, "candidate_lrs": [ladder[c] for c in sorted(latest)],
-              "ladder": list(ladder), "horizon": uses_horizon(plan), "pair": is_pair(plan)}
+              "ladder": list(ladder), "horizon": uses_horizon(plan), "verified": is_verified(plan)}
     return SelectResult(
         lr=chosen.spec.lr, score=chosen.val_acc, val_loss=chosen.val_loss, candidates=candidates, trials=trials,
         schedule=schedule, cost_runs=cost, seconds=seconds, plan=plan, find=find, config=config, notes=tuple(notes),
