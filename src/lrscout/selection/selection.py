@@ -97,7 +97,15 @@ def range_test_plan(task: TrainingTask | Objective, total_steps: int, budget: fl
     ``num_iter`` (then that many steps of the task's batch). The user's own tasks keep
     their batches (lrscout cannot rebatch their data): as many steps as the budget's
     share affords, between :data:`~lrscout.selection.halving.MIN_FIND_STEPS` and
-    :data:`FIND_STEPS`."""
+    :data:`FIND_STEPS`.
+
+    The share is of at most :data:`DEFAULT_BUDGET`: a larger budget buys more trials on
+    the same range test, not a longer one. The candidate ladder is placed relative to the
+    sweep's onset, and the onset moves with the sweep's batch and length; measured on the
+    short development protocols, a budget of 3.5 that also grew the sweep (to a larger
+    batch) read the onset higher and chose worse LRs than the default budget (+3.7 points
+    from the grid oracle against +0.2)."""
+    budget = min(budget, DEFAULT_BUDGET)
     if not isinstance(task, Task):
         batch = int(getattr(task, "batch_size", 1) or 1)
         if "num_iter" in find_kwargs:
