@@ -149,6 +149,10 @@ def windows(row: dict[str, Any]) -> dict[str, float]:
         a, b = (ordinal.get(top - i, f"{top - i}th") for i in (pair[-1], pair[0]))
         name = f"pair: two full runs, {a} and {b} from the top"
         out[name] = full_choice(row, [ladder[i] for i in pair]) if (continued and k == 1) else choose(window)
+    for a, b in ((2, 4), (3, 5), (3, 6)):  # more verified finalists (a larger budget: one per extra run)
+        lrs = [ladder[top - j] for j in range(a, b + 1) if top - j >= 0]
+        name = f"verified: best of {len(lrs)} full runs, {a}{'nd' if a == 2 else 'rd'} to {b}th from the top [budget +{len(lrs) - 2}]"
+        out[name] = full_choice(row, lrs) if (continued and k == 1) else choose(window)
     if continued and k == 1 and n >= 3:
         small = list(range(max(0, top - n + 1), top))
         lead2 = leader(small)

@@ -51,10 +51,11 @@ def readme_section(q: dict | None, s: dict | None, f: dict | None = None) -> str
         parts += ["### Learning-rate quality (regret against a grid-search oracle)", "",
                   common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min "
                   f"({payload.get('computed', '?')} of {payload.get('total', '?')} items computed, the rest cached).", "",
-                  f"{len(payload['tasks'])} tasks: development (digits and a 10k-image MNIST subset; SimpleCNN; SGD, "
-                  "SGD+momentum with cosine, Adam, RMSprop; lrscout's rules were tuned on them) and held-out (short "
-                  "1-2 epoch runs, batches 16-256, step decay, a 60-epoch cosine, USPS, ResNet-18 on a CIFAR-10 subset; "
-                  "never tuned on), side by side; "
+                  f"{len(payload['tasks'])} tasks (SimpleCNN on digits, MNIST subsets and USPS; SGD, SGD+momentum, "
+                  "Adam, AdamW, RMSprop; constant, cosine and step schedules; 1 to 60 epochs, batches 16-256) in sets "
+                  "side by side: development (lrscout's rules were measured and tuned on them), held-out 1 (seen "
+                  "once with an earlier rule, so no longer unseen), held-out 2 and 3 (fixed before any run of them, "
+                  "scored after the rules were chosen; see [benchmarks/README.md](benchmarks/README.md)); "
                   f"oracle = best of {n_grid} log-spaced LRs by mean validation accuracy. Regret in test "
                   "accuracy points (lower is better); cost = seconds / training-run equivalents per selection. "
                   "Per-task tables and notes on where lrscout loses: "
