@@ -21,7 +21,10 @@ held-out rows say how well a rule carries over. (Fashion-MNIST and KMNIST are no
    habitual LR, and the run is counted as a failure.
 3. **LR-free optimizers** (Prodigy, Schedule-Free AdamW, D-Adaptation Adam) replace the
    task's optimizer with their recommended defaults; their rows answer "what if you used
-   no LR at all" and are the same runs for every task of a dataset.
+   no LR at all" and are the same runs for every task of the same data, model, length and
+   batch (:meth:`Protocol.lr_free_group`; before session 11 they were shared by dataset
+   alone, so the short and held-out tasks were compared with another protocol's LR-free
+   runs).
 
 Per method and task: chosen LR (geometric mean over seeds), distance to the oracle LR in
 decades (mean ``|log10(lr / lr_oracle)|``), test accuracy (mean +- std), regret in accuracy
@@ -111,6 +114,13 @@ class Protocol:
         if not d["augment"]:
             d.pop("augment")  # keys of the protocols from before augmentation existed stay valid
         return d
+
+    def lr_free_group(self) -> str:
+        """Name of the LR-free runs this task shares: an LR-free optimizer replaces the task's
+        optimizer and schedule, so tasks with the same data, model, length and batch share
+        its runs (the 10-epoch digits tasks do), and no others do."""
+        data = self.dataset + (f"{self.limit // 1000}k" if self.limit else "")
+        return f"{data}-{self.model}-{self.epochs}ep-b{self.batch_size}" + ("-aug" if self.augment else "")
 
     def describe(self) -> str:
         sched = "constant LR" if self.schedule == "constant" else f"{self.schedule} schedule"
@@ -494,11 +504,11 @@ def collect(cfg: QualityConfig, cache_root: Path, progress: Callable[[str], None
 
         def submit_run(p: Protocol, lr: float | None, seed: int, lr_free: str | None = None) -> None:
             tag = lr_free if lr_free is not None else fmt_lr(lr or 0)
-            k = (p.name if lr_free is None else p.dataset, tag, seed)
+            k = (p.name if lr_free is None else p.lr_free_group(), tag, seed)
             if k in submitted:
                 return
             submitted.add(k)
-            proto = p if lr_free is None else dataclasses.replace(p, name=p.dataset)
+            proto = p if lr_free is None else dataclasses.replace(p, name=p.lr_free_group())
             fut = ex.submit(train_run, proto, seed, None if lr is None else float(fmt_lr(lr)), lr_free,
                             run_key(p, lr, lr_free, seed), root)
             pending[fut] = ("run", k)
@@ -601,7 +611,7 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
         methods: list[dict[str, Any]] = []
 
         def method_row(name: str, kind: str, per_seed: list[Pick]) -> dict[str, Any]:
-            done = [(pk, runs(fmt_lr(pk.used), pk.seed) if pk.lr_free is None else data.runs.get((p.dataset, pk.lr_free, pk.seed)))
+            done = [(pk, runs(fmt_lr(pk.used), pk.seed) if pk.lr_free is None else data.runs.get((p.lr_free_group(), pk.lr_free, pk.seed)))
                     for pk in per_seed]
             accs = [r["test_acc"] for _, r in done if r is not None]
             lrs = [pk.lr for pk in per_seed if pk.lr]
