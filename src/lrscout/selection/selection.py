@@ -64,8 +64,9 @@ from .trial import TrialResult, TrialSpec, torch_threads
 log = logging.getLogger(__name__)
 
 #: Budget of a selection in full training runs, range test included. Measured in the
-#: quality benchmark (8 tasks x 3 seeds): 2.5 (costing 2.2 runs) lands +0.1 points from
-#: a 21-point grid's best on average, +0.5 on the worst task; 3.5 (3.3 runs) +0.0 / +0.5.
+#: quality benchmark (36 tasks, 2 seeds, 2026-11-30): 2.5 (costing 2.4 runs) lands -0.0
+#: points from a 21-point grid's best on the 17 development tasks and +0.4 to +1.2 on the
+#: three held-out sets; 3.5 (3.4 runs) -0.4 / +0.4 to +1.2.
 DEFAULT_BUDGET = 2.5
 
 def steps_per_epoch(task: TrainingTask | Objective) -> int:
