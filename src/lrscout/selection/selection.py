@@ -51,7 +51,8 @@ from ..results import FindResult
 from ..schedules import ScheduleSpec, schedule_for
 from ..protocol import ACCURACY, Metric, TrainingTask, check_travels, describe
 from ..task import Task
-from .candidates import ABOVE_ONSET, MAX_COUNT, MIN_SPAN_DECADES, PER_DECADE, candidate_lrs, min_loss_lr, window_start
+from .candidates import (ABOVE_ONSET, MAX_COUNT, MAX_SPAN_DECADES, MIN_SPAN_DECADES, PER_DECADE, candidate_lrs,
+                         min_loss_lr, window_start)
 from .driver import THREADS, OnTrial, backend_for, outcome, run_rungs, run_trials
 from .halving import (CONTINUED_FRACTION, FIND_STEPS, SHORT_FIND_STEPS, Plan, RangeTestPlan, Trace,
                       check_budget, is_verified, verified_plan, plan_halving, plan_range_test, rank, robust_rank,
@@ -205,14 +206,15 @@ def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_coun
     correction, whose one ladder step down must be the factor it was measured as."""
     low, high = find.interval
     short = int(find.config.get("num_iter", FIND_STEPS)) <= SHORT_FIND_STEPS
-    span = {}
+    max_span, min_span = MAX_SPAN_DECADES, MIN_SPAN_DECADES
     if fine and max_count > 1:
-        widest = (max_count - 1) / per_decade
-        span = {"max_span": widest, "min_span": min(MIN_SPAN_DECADES, widest)}
+        max_span = (max_count - 1) / per_decade
+        min_span = min(MIN_SPAN_DECADES, max_span)
     return candidate_lrs(
         low, high, steep=find.suggestions.get("steep"), onset=find.onset,
         min_loss=min_loss_lr(find.history_lr, find.smoothed or find.history_loss),
-        per_decade=per_decade, max_count=max_count, above_onset=0.0 if short else ABOVE_ONSET, **span,
+        per_decade=per_decade, max_count=max_count, above_onset=0.0 if short else ABOVE_ONSET,
+        min_span=min_span, max_span=max_span,
     )
 
 
