@@ -80,11 +80,11 @@ def rules(row: dict[str, Any], n_val: int) -> dict[str, float]:
         picks["upper: best full val of rung 0"] = max(short, key=lambda t: full[fmt_lr(t["lr"])]["val_acc"])["lr"]
     picks["upper: best full val of ladder"] = max(row["ladder"], key=lambda lr: full[fmt_lr(lr)]["val_acc"])
     if "extra_trials" in row:
-        picks.update(windows(row))
+        picks.update(windows(row, n_val))
     return picks
 
 
-def windows(row: dict[str, Any]) -> dict[str, float]:
+def windows(row: dict[str, Any], n_val: int) -> dict[str, float]:
     """Which ladder LRs rung 0 tries: the plan's window, shifted, or grown toward the edge
     where the leader sits (the short results of every ladder LR are in the evidence)."""
     ladder = row["ladder"]
@@ -148,11 +148,11 @@ def windows(row: dict[str, Any]) -> dict[str, float]:
         ordinal = {1: "1st", 2: "2nd", 3: "3rd"}
         a, b = (ordinal.get(top - i, f"{top - i}th") for i in (pair[-1], pair[0]))
         name = f"pair: two full runs, {a} and {b} from the top"
-        out[name] = full_choice(row, [ladder[i] for i in pair]) if (continued and k == 1) else choose(window)
+        out[name] = full_choice(row, [ladder[i] for i in pair], n_val) if (continued and k == 1) else choose(window)
     for a, b in ((2, 4), (3, 5), (3, 6)):  # more verified finalists (a larger budget: one per extra run)
         lrs = [ladder[top - j] for j in range(a, b + 1) if top - j >= 0]
         name = f"verified: best of {len(lrs)} full runs, {a}{'nd' if a == 2 else 'rd'} to {b}th from the top [budget +{len(lrs) - 2}]"
-        out[name] = full_choice(row, lrs) if (continued and k == 1) else choose(window)
+        out[name] = full_choice(row, lrs, n_val) if (continued and k == 1) else choose(window)
     if continued and k == 1 and n >= 3:
         small = list(range(max(0, top - n + 1), top))
         lead2 = leader(small)
@@ -174,21 +174,13 @@ def family(name: str) -> str:
     return FAMILIES.get(p.optimizer, p.optimizer)
 
 
-def full_choice(row: dict[str, Any], lrs: list[float]) -> float:
-    """The better of ``lrs`` by full-length validation, as ``robust_rank`` chooses between
-    finalists with one evaluation each: healthy first, then a gap under one standard error
-    of the validation accuracy is a tie that the lower validation loss breaks."""
-    from lrscout.selection.halving import noise_band
-    runs = {lr: row["full"][fmt_lr(lr)] for lr in lrs}
-    ok = [lr for lr in lrs if not runs[lr]["failed"]] or list(lrs)
-    best = max(ok, key=lambda lr: runs[lr]["val_acc"])
-    n_val = row.get("n_val") or VAL_SIZE.get(row["protocol"].split("-")[0], 225)
-    band = [lr for lr in ok if runs[lr]["val_acc"] >= runs[best]["val_acc"] - noise_band(runs[best]["val_acc"], n_val) - 1e-12]
-    return min(band, key=lambda lr: runs[lr]["val_loss"] if runs[lr]["val_loss"] is not None else math.inf)
-
-
-#: Validation images per dataset prefix of a task name (for evidence rows that do not say).
-VAL_SIZE = {"digits": 225, "mnist3k": 450, "mnist": 1500, "usps": 1094}
+def full_choice(row: dict[str, Any], lrs: list[float], n_val: int) -> float:
+    """The LR of ``lrs`` that ``select``'s robust choice takes between finalists with one
+    full-length evaluation each (:func:`lrscout.selection.halving.robust_rank`)."""
+    from lrscout.selection.halving import Trace, robust_rank
+    runs = [row["full"][fmt_lr(lr)] for lr in lrs]
+    traces = [Trace(lr, ((1, r["val_acc"], r["val_loss"]),), 1, bool(r["failed"])) for lr, r in zip(lrs, runs)]
+    return lrs[robust_rank(traces, n_val)[0]]
 
 
 def score_rules(rows: list[dict[str, Any]], bench: dict[str, Any]) -> str:
