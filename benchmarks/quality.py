@@ -132,10 +132,17 @@ class Protocol:
         return f"{data}{aug}, {self.model}, {self.optimizer}, {sched}, {epochs}, batch {self.batch_size}"
 
 
+#: A task row: (name, dataset, optimizer, schedule, epochs, batch, limit, model, augment).
+TaskRows = tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...]
+
+#: The task sets and how tables name them; every task belongs to one.
+SPLIT_LABELS = {"dev": "dev", "heldout": "held-out 1 (seen)", "heldout2": "held-out 2", "heldout3": "held-out 3"}
+
+
 #: The held-out protocols: (name, dataset, optimizer, schedule, epochs, batch, limit, model, augment).
 #: Chosen before any run of them and not used to tune anything (issue 11). ``step`` is
 #: lrscout's StepLR (step_size = epochs // 3 = 10 epochs here, gamma 0.1).
-HELDOUT: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = (
+HELDOUT: TaskRows = (
     ("digits-sgd-1ep-b128", "digits", "sgd", "constant", 1, 128, None, "simplecnn", False),
     ("digits-adam-2ep-b256", "digits", "adam", "constant", 2, 256, None, "simplecnn", False),
     ("mnist3k-sgdm-cosine-1ep-b16", "mnist", "sgdm", "cosine", 1, 16, 3000, "simplecnn", False),
@@ -149,7 +156,7 @@ HELDOUT: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] 
 
 #: Short development protocols (added in session 10): rules for protocols of a few dozen
 #: steps are measured and tuned on these, never on the held-out short protocols.
-DEV_SHORT: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = (
+DEV_SHORT: TaskRows = (
     ("digits-sgdm-1ep-b64", "digits", "sgdm", "constant", 1, 64, None, "simplecnn", False),
     ("digits-sgd-2ep-b256", "digits", "sgd", "constant", 2, 256, None, "simplecnn", False),
     ("digits-rmsprop-2ep-b128", "digits", "rmsprop", "constant", 2, 128, None, "simplecnn", False),
@@ -167,7 +174,7 @@ DEV_SHORT: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...
 #: The second held-out set (session 11), fixed before any run of it: the first one was
 #: seen with the horizon rule of session 10, so it no longer tells whether a rule carries
 #: over. Run once, after the rules were chosen on the development set.
-HELDOUT2: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = (
+HELDOUT2: TaskRows = (
     ("usps-sgdm-1ep-b128", "usps", "sgdm", "constant", 1, 128, None, "simplecnn", False),
     ("mnist-adam-1ep-b256", "mnist", "adam", "constant", 1, 256, 10_000, "simplecnn", False),
     ("digits-rmsprop-1ep-b32", "digits", "rmsprop", "constant", 1, 32, None, "simplecnn", False),
@@ -181,7 +188,7 @@ HELDOUT2: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...]
 #: been scored once with the 1/3-decade horizon ladder: short constant-LR protocols, the
 #: regime a later rule change (two verified finalists) acts on. Run once, after that
 #: rule was chosen on the development set.
-HELDOUT3: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = (
+HELDOUT3: TaskRows = (
     ("usps-rmsprop-1ep-b64", "usps", "rmsprop", "constant", 1, 64, None, "simplecnn", False),
     ("mnist-sgdm-1ep-b128", "mnist", "sgdm", "constant", 1, 128, 10_000, "simplecnn", False),
     ("digits-adamw-1ep-b32", "digits", "adamw", "constant", 1, 32, None, "simplecnn", False),
@@ -207,11 +214,11 @@ class QualityConfig:
     datasets: tuple[str, ...] = ("digits", "mnist")
     jobs: int = 2
     select: bool = True  # include lrscout.select when the package has it
-    dev_short: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = DEV_SHORT
-    heldout: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = HELDOUT
+    dev_short: TaskRows = DEV_SHORT
+    heldout: TaskRows = HELDOUT
     heldout_seeds: tuple[int, ...] = (0, 1, 2)
-    heldout2: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = HELDOUT2
-    heldout3: tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...] = HELDOUT3
+    heldout2: TaskRows = HELDOUT2
+    heldout3: TaskRows = HELDOUT3
     only: tuple[str, ...] = ()  # run just these task names (a reduced run; empty: all)
 
     def protocols(self) -> list[Protocol]:
@@ -223,18 +230,11 @@ class QualityConfig:
             for opt, sched in self.optimizers:
                 name = f"{ds}-{opt}" + ("" if sched == "constant" else f"-{sched}")
                 out.append(Protocol(name, ds, opt, sched, epochs, self.batch_size, tuple(seeds), limit))
-        dev_seeds = tuple(self.digits_seeds)
-        for name, ds, opt, sched, epochs, batch, limit, model, augment in self.dev_short:
-            out.append(Protocol(name, ds, opt, sched, epochs, batch, dev_seeds, limit, model, augment))
-        for name, ds, opt, sched, epochs, batch, limit, model, augment in self.heldout:
-            out.append(Protocol(name, ds, opt, sched, epochs, batch, tuple(self.heldout_seeds), limit, model, augment,
-                                split="heldout"))
-        for name, ds, opt, sched, epochs, batch, limit, model, augment in self.heldout2:
-            out.append(Protocol(name, ds, opt, sched, epochs, batch, tuple(self.heldout_seeds), limit, model, augment,
-                                split="heldout2"))
-        for name, ds, opt, sched, epochs, batch, limit, model, augment in self.heldout3:
-            out.append(Protocol(name, ds, opt, sched, epochs, batch, tuple(self.heldout_seeds), limit, model, augment,
-                                split="heldout3"))
+        held = tuple(self.heldout_seeds)
+        for rows, seeds, split in ((self.dev_short, tuple(self.digits_seeds), "dev"), (self.heldout, held, "heldout"),
+                                   (self.heldout2, held, "heldout2"), (self.heldout3, held, "heldout3")):
+            for name, ds, opt, sched, epochs, batch, limit, model, augment in rows:
+                out.append(Protocol(name, ds, opt, sched, epochs, batch, seeds, limit, model, augment, split=split))
         if self.only:
             unknown = sorted(set(self.only) - {p.name for p in out})
             if unknown:
@@ -660,7 +660,7 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
             "run_seconds": run_seconds, "run_steps": run_steps, "grid": grid_rows, "methods": methods,
         })
 
-    splits = {name: summarise([t for t in tasks if t.get("split", "dev") == name]) for name in ("dev", "heldout", "heldout2", "heldout3")}
+    splits = {name: summarise([t for t in tasks if t.get("split", "dev") == name]) for name in SPLIT_LABELS}
     return {"tasks": tasks, "summary": summarise(tasks), "splits": splits}
 
 
@@ -695,8 +695,7 @@ def split_table(result: dict[str, Any]) -> str:
     ``heldout`` is the first held-out set (seen with session 10's rules), ``heldout2`` and
     ``heldout3`` the ones of session 11; a set with no task in this run is left out."""
     splits = result.get("splits") or {}
-    labels = {"dev": "dev", "heldout": "held-out 1 (seen)", "heldout2": "held-out 2", "heldout3": "held-out 3"}
-    present = [k for k in labels if any(t.get("split", "dev") == k for t in result["tasks"])]
+    present = [k for k in SPLIT_LABELS if any(t.get("split", "dev") == k for t in result["tasks"])]
     by = {k: {s["method"]: s for s in splits.get(k, [])} for k in present}
     names: list[str] = []
     for k in present:
@@ -714,7 +713,7 @@ def split_table(result: dict[str, Any]) -> str:
     head = []
     for k in present:
         n = len({t["task"] for t in result["tasks"] if t.get("split", "dev") == k})
-        head += [f"{labels[k]} ({n}): {h}" for h in ("mean regret", "worst task", "failed", "cost (runs)", "cost (s)")]
+        head += [f"{SPLIT_LABELS[k]} ({n}): {h}" for h in ("mean regret", "worst task", "failed", "cost (runs)", "cost (s)")]
     return md_table(["method", *head], rows)
 
 
