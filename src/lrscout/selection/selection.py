@@ -165,6 +165,12 @@ def uses_horizon(plan: Plan) -> bool:
     return plan.continued and len(plan.rungs) > 1 and plan.rungs[-1].size == 1
 
 
+def short_sweep(find: FindResult) -> bool:
+    """Whether ``find`` was a short sweep (at most :data:`~lrscout.selection.halving.SHORT_FIND_STEPS`
+    steps, a short protocol's): its ladder hangs from the onset, and its plan may be verified."""
+    return int(find.config.get("num_iter", FIND_STEPS)) <= SHORT_FIND_STEPS
+
+
 #: Ladder steps below the top where a :func:`~lrscout.selection.halving.verified_plan`'s
 #: candidates start (after a short sweep, whose ladder hangs from the onset): two are the
 #: ladder's 3rd and 4th points from the top, onset / 10**(2/3) and onset / 10; more
@@ -190,7 +196,7 @@ def window_shift(find: FindResult, plan: Plan) -> int:
     best final LRs of these short protocols sit a decade below the short sweep's onset
     (``benchmarks/results/ablation-short.md``).
     """
-    short = int(find.config.get("num_iter", FIND_STEPS)) <= SHORT_FIND_STEPS
+    short = short_sweep(find)
     if short and is_verified(plan):
         return VERIFIED_LOWER
     return 1 if (short and uses_horizon(plan)) else 0
@@ -205,7 +211,6 @@ def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_coun
     bottom instead (at most ``(max_count - 1) / per_decade`` decades), for the horizon
     correction, whose one ladder step down must be the factor it was measured as."""
     low, high = find.interval
-    short = int(find.config.get("num_iter", FIND_STEPS)) <= SHORT_FIND_STEPS
     max_span, min_span = MAX_SPAN_DECADES, MIN_SPAN_DECADES
     if fine and max_count > 1:
         max_span = (max_count - 1) / per_decade
@@ -213,7 +218,7 @@ def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_coun
     return candidate_lrs(
         low, high, steep=find.suggestions.get("steep"), onset=find.onset,
         min_loss=min_loss_lr(find.history_lr, find.smoothed or find.history_loss),
-        per_decade=per_decade, max_count=max_count, above_onset=0.0 if short else ABOVE_ONSET,
+        per_decade=per_decade, max_count=max_count, above_onset=0.0 if short_sweep(find) else ABOVE_ONSET,
         min_span=min_span, max_span=max_span,
     )
 
@@ -233,7 +238,7 @@ def ladder_and_plan(find: FindResult, total: int, budget: float, *, overhead: fl
     """
     ladder = candidates_for(find, per_decade=per_decade, max_count=max_count)
     plan = plan_halving(len(ladder), total, budget, overhead=overhead, continued=continued, quantum=quantum)
-    short = int(find.config.get("num_iter", FIND_STEPS)) <= SHORT_FIND_STEPS
+    short = short_sweep(find)
     if plan.continued and len(plan.rungs) == 2 and (short or uses_horizon(plan)):
         fine = candidates_for(find, per_decade=per_decade, max_count=max_count, fine=True)
         fine_plan = plan_halving(len(fine), total, budget, overhead=overhead, continued=continued, quantum=quantum)
@@ -479,5 +484,6 @@ def _assemble(task: TrainingTask | Objective, protocol: ScheduleSpec, ladder: Se
     )
 
 
-__all__ = ["DEFAULT_BUDGET", "candidates_for", "find_cost_runs", "is_continued", "ladder_and_plan", "prefix_exact", "range_test_plan",
-           "run_range_test", "run_trials", "select", "steps_per_epoch", "uses_horizon", "window_shift"]
+__all__ = ["DEFAULT_BUDGET", "candidates_for", "find_cost_runs", "is_continued", "ladder_and_plan", "prefix_exact",
+           "range_test_plan", "run_range_test", "run_trials", "select", "short_sweep", "steps_per_epoch",
+           "uses_horizon", "window_shift"]
