@@ -136,7 +136,8 @@ class Protocol:
 TaskRows = tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...]
 
 #: The task sets and how tables name them; every task belongs to one.
-SPLIT_LABELS = {"dev": "dev", "heldout": "held-out 1 (seen)", "heldout2": "held-out 2", "heldout3": "held-out 3"}
+SPLIT_LABELS = {"dev": "dev", "heldout": "held-out 1 (seen)", "heldout2": "held-out 2", "heldout3": "held-out 3",
+                "heldout4": "held-out 4"}
 
 
 #: The held-out protocols: (name, dataset, optimizer, schedule, epochs, batch, limit, model, augment).
@@ -168,6 +169,13 @@ DEV_SHORT: TaskRows = (
     ("mnist3k-rmsprop-2ep-b256", "mnist", "rmsprop", "constant", 2, 256, 3000, "simplecnn", False),
     ("digits-adamw-2ep-b64", "digits", "adamw", "constant", 2, 64, None, "simplecnn", False),
     ("mnist3k-adam-2ep-b128", "mnist", "adam", "constant", 2, 128, 3000, "simplecnn", False),
+    # session 12: plain SGD (no momentum) on short protocols; the two worst held-out tasks of
+    # session 11 were plain SGD at 2 epochs, and the development set had one such protocol
+    ("digits-sgd-1ep-b32", "digits", "sgd", "constant", 1, 32, None, "simplecnn", False),
+    ("mnist3k-sgd-1ep-b32", "mnist", "sgd", "constant", 1, 32, 3000, "simplecnn", False),
+    ("usps-sgd-1ep-b64", "usps", "sgd", "constant", 1, 64, None, "simplecnn", False),
+    ("mnist-sgd-2ep-b128", "mnist", "sgd", "constant", 2, 128, 10_000, "simplecnn", False),
+    ("digits-sgd-3ep-b64", "digits", "sgd", "constant", 3, 64, None, "simplecnn", False),
 )
 
 
@@ -198,6 +206,22 @@ HELDOUT3: TaskRows = (
 )
 
 
+#: The fourth held-out set (session 12), fixed and committed before any run of it, before
+#: the session's development runs: held-out 2 and 3 have been scored, so they no longer
+#: tell whether a rule carries over. Every optimizer family, 1 to 5 epochs, batches 32 to
+#: 256, one cosine schedule. Run once, after the session's rules were chosen.
+HELDOUT4: TaskRows = (
+    ("mnist3k-sgd-1ep-b64", "mnist", "sgd", "constant", 1, 64, 3000, "simplecnn", False),
+    ("usps-sgd-2ep-b128", "usps", "sgd", "constant", 2, 128, None, "simplecnn", False),
+    ("digits-sgd-5ep-b128", "digits", "sgd", "constant", 5, 128, None, "simplecnn", False),
+    ("digits-sgdm-2ep-b32", "digits", "sgdm", "constant", 2, 32, None, "simplecnn", False),
+    ("mnist3k-sgdm-cosine-2ep-b64", "mnist", "sgdm", "cosine", 2, 64, 3000, "simplecnn", False),
+    ("mnist-rmsprop-2ep-b128", "mnist", "rmsprop", "constant", 2, 128, 10_000, "simplecnn", False),
+    ("usps-adam-2ep-b256", "usps", "adam", "constant", 2, 256, None, "simplecnn", False),
+    ("digits-adamw-3ep-b256", "digits", "adamw", "constant", 3, 256, None, "simplecnn", False),
+)
+
+
 @dataclass(frozen=True)
 class QualityConfig:
     digits_seeds: tuple[int, ...] = (0, 1, 2)
@@ -219,6 +243,7 @@ class QualityConfig:
     heldout_seeds: tuple[int, ...] = (0, 1, 2)
     heldout2: TaskRows = HELDOUT2
     heldout3: TaskRows = HELDOUT3
+    heldout4: TaskRows = HELDOUT4
     only: tuple[str, ...] = ()  # run just these task names (a reduced run; empty: all)
 
     def protocols(self) -> list[Protocol]:
@@ -232,7 +257,8 @@ class QualityConfig:
                 out.append(Protocol(name, ds, opt, sched, epochs, self.batch_size, tuple(seeds), limit))
         held = tuple(self.heldout_seeds)
         for rows, seeds, split in ((self.dev_short, tuple(self.digits_seeds), "dev"), (self.heldout, held, "heldout"),
-                                   (self.heldout2, held, "heldout2"), (self.heldout3, held, "heldout3")):
+                                   (self.heldout2, held, "heldout2"), (self.heldout3, held, "heldout3"),
+                                   (self.heldout4, held, "heldout4")):
             for name, ds, opt, sched, epochs, batch, limit, model, augment in rows:
                 out.append(Protocol(name, ds, opt, sched, epochs, batch, seeds, limit, model, augment, split=split))
         if self.only:
@@ -251,7 +277,8 @@ class QualityConfig:
 QUICK = QualityConfig(digits_seeds=(0, 1), mnist_seeds=(0,), digits_epochs=3, mnist_epochs=2, mnist_limit=3000,
                       grid_low=1e-4, grid_high=1.0, per_decade=2,
                       optimizers=(("sgdm", "cosine"), ("adam", "constant")),
-                      dev_short=DEV_SHORT[:1], heldout=HELDOUT[:1], heldout_seeds=(0,), heldout2=(), heldout3=())
+                      dev_short=DEV_SHORT[:1], heldout=HELDOUT[:1], heldout_seeds=(0,), heldout2=(), heldout3=(),
+                      heldout4=())
 
 
 # ---------------------------------------------------------------------------- one training run
