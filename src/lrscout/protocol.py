@@ -216,12 +216,30 @@ def classification_eval(model: nn.Module, batches: Iterable[Batch]) -> Evaluatio
     return Evaluation(correct / count, loss if math.isfinite(loss) else math.inf)
 
 
+def chance_level(majority: float, n_val: int) -> float:
+    """The highest accuracy on ``n_val`` images that is still chance: always answering the
+    most frequent class (``majority``), plus two binomial standard deviations of guessing
+    at that rate and half an image.
+
+    Why the band: a diverged network does not answer one class exactly; its accuracy
+    scatters around chance by a few images (13% where the majority class is 12% of 450),
+    and half an image of slack let such runs, with losses in the thousands, count as
+    healthy.
+
+    >>> round(chance_level(0.1, 100), 3), round(chance_level(0.1, 10_000), 4)
+    (0.165, 0.1061)
+    """
+    n = max(n_val, 1)
+    return majority + 2.0 * math.sqrt(majority * (1.0 - majority) / n) + 0.5 / n
+
+
 def chance_note(score: float, loss: float, majority: float, n_val: int, num_classes: int) -> str | None:
-    """Why a classification result learned nothing: accuracy no better than always answering
-    the most frequent class (``majority``, within half an image of ``n_val``) *and* a loss
-    no better than a uniform guess (``ln K``); ``None`` otherwise."""
+    """Why a classification result learned nothing: accuracy within chance of always
+    answering the most frequent class (:func:`chance_level`) *and* a loss no better than a
+    uniform guess (``ln K``); ``None`` otherwise. A slow start whose loss has fallen below
+    ``ln K`` has begun to learn and is not flagged."""
     uniform = math.log(num_classes) if num_classes > 1 else 0.0
-    if score <= majority + 0.5 / max(n_val, 1) and loss >= uniform:
+    if score <= chance_level(majority, n_val) and loss >= uniform:
         return f"chance accuracy ({score:.3f}) and a loss no better than a uniform guess ({loss:.3f})"
     return None
 
@@ -280,7 +298,7 @@ def describe(task: Any) -> str:
 
 
 __all__ = [
-    "ACCURACY", "Batch", "Evaluation", "LossFn", "Metric", "TrainingTask", "batch_size", "chance_note",
+    "ACCURACY", "Batch", "Evaluation", "LossFn", "Metric", "TrainingTask", "batch_size", "chance_level", "chance_note",
     "check_task", "check_travels", "classification_eval", "cross_entropy_loss", "describe", "loop_hooks",
     "scalar_loss", "steps_per_epoch", "to_device",
 ]

@@ -9,8 +9,9 @@ import math
 import pytest
 
 from lrscout.errors import ConfigError
-from lrscout.selection.halving import (Outcome, Plan, RangeTestPlan, Rung, Trace, check_budget, plan_halving,
-                                       plan_range_test, promote, rank, robust_rank, short_length)
+from lrscout.protocol import chance_level
+from lrscout.selection.halving import (Outcome, Plan, RangeTestPlan, Rung, Trace, check_budget, collapse_note,
+                                       plan_halving, plan_range_test, promote, rank, robust_rank, short_length)
 
 
 def sizes(plan: Plan) -> list[tuple[int, int]]:
@@ -199,3 +200,23 @@ def test_robust_rank_calls_a_gap_under_one_standard_error_a_tie_the_loss_breaks(
 def test_a_trace_without_late_evaluations_uses_its_last_one() -> None:
     t = Trace(0.1, ((10, 0.5, 1.0), (20, 0.7, None)), 100)  # stopped early: nothing in the last quarter
     assert t.late() == ((20, 0.7, None),) and t.late_acc() == 0.7 and t.late_loss() == math.inf
+
+
+@pytest.mark.parametrize("acc, loss, collapsed", [
+    (0.109, 52902.0, True),   # diverged: below the majority class, loss in the thousands
+    (0.130, 52902.0, True),   # diverged, a few images above the majority class (the old half-image rule missed it)
+    (0.130, 2.29, False),     # loss below a uniform guess: a slow start that has begun to learn
+    (0.200, 4000.0, False),   # well above chance: learned something, however unstable
+    (0.122, None, True),      # loss not finite
+])
+def test_collapse_counts_a_diverged_run_a_few_images_above_chance(acc: float, loss: float | None,
+                                                                   collapsed: bool) -> None:
+    # MNIST-3k validation split: 450 images, the most frequent class 12.2% of them
+    note = collapse_note(acc, loss, majority=0.122, n_val=450, num_classes=10)
+    assert (note is not None) is collapsed
+
+
+def test_chance_level_narrows_with_the_validation_size() -> None:
+    assert chance_level(0.1, 100) == pytest.approx(0.1 + 2 * math.sqrt(0.09 / 100) + 0.005)
+    assert chance_level(0.1, 10_000) < chance_level(0.1, 1_000) < chance_level(0.1, 100)
+    assert chance_level(0.1, 10**9) == pytest.approx(0.1, abs=1e-4)

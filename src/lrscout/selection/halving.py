@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from ..protocol import chance_note
 
 #: Rung 0 trains for this fraction of the protocol's length (schedule compressed) ...
 SHORT_FRACTION = 1.0 / 3.0
@@ -344,14 +345,17 @@ def collapse_note(val_acc: float, val_loss: float | None, *, majority: float, n_
 
     The one rule of lrscout, for ``select``'s and ``finetune``'s trials and the benchmarks:
     collapsed when training stopped early (``stopped``: a NaN loss, the guard gave up),
-    when the validation loss is not finite (``None``), or when the accuracy is no better
-    than always answering the most frequent class (``val_acc <= majority + 0.5 / n_val``,
-    half an image of slack) *and* the loss is no better than a uniform guess
+    when the validation loss is not finite (``None``), or when the accuracy is within
+    chance of always answering the most frequent class
+    (:func:`~lrscout.protocol.chance_level`: two binomial standard deviations and half an
+    image above it) *and* the loss is no better than a uniform guess
     (``val_loss >= ln num_classes``). A slow start that has begun to learn (loss below
     ``ln K``) is not collapsed.
 
     >>> collapse_note(0.1, 2.31, majority=0.1, n_val=100, num_classes=10)
     'chance accuracy (0.100) and a loss no better than a uniform guess (2.310)'
+    >>> collapse_note(0.13, 52902.0, majority=0.12, n_val=450, num_classes=10)  # diverged, a few images off
+    'chance accuracy (0.130) and a loss no better than a uniform guess (52902.000)'
     >>> collapse_note(0.1, 2.2, majority=0.1, n_val=100, num_classes=10) is None
     True
     """
@@ -359,10 +363,7 @@ def collapse_note(val_acc: float, val_loss: float | None, *, majority: float, n_
         return stopped
     if val_loss is None or not math.isfinite(val_loss):
         return "validation loss not finite"
-    chance = val_acc <= majority + 0.5 / max(1, n_val)
-    if chance and val_loss >= math.log(num_classes):
-        return f"chance accuracy ({val_acc:.3f}) and a loss no better than a uniform guess ({val_loss:.3f})"
-    return None
+    return chance_note(val_acc, val_loss, majority, n_val, num_classes)
 
 
 def rank_key(o: Outcome) -> tuple[bool, float, float, float]:
