@@ -573,7 +573,32 @@ def collect(cfg: QualityConfig, cache_root: Path, progress: Callable[[str], None
                 if done_count % 25 == 0 or not pending:
                     progress(f"  quality: {done_count} done, {len(pending)} pending, "
                              f"{time.perf_counter() - t_start:.0f} s")
+    refresh_failed(protocols, out.runs)
     return out
+
+
+def refresh_failed(protocols: list[Protocol], runs: dict[tuple[str, str, int], dict[str, Any]]) -> None:
+    """Mark each run collapsed or not by lrscout's rule *now*: a cached run keeps the flag
+    of the code that trained it, and the rule (:func:`lrscout.selection.halving.collapse_note`)
+    can change without the training code changing (session 12 widened its chance band)."""
+    from lrscout.selection.halving import collapse_note
+
+    by_name = {p.lr_free_group(): p for p in protocols} | {p.name: p for p in protocols}
+    stats: dict[tuple[str, int | None, int], tuple[float, int, int]] = {}
+    for (name, _, seed), r in runs.items():
+        p = by_name.get(name)
+        if p is None:
+            continue
+        k = (p.dataset, p.limit, seed)
+        if k not in stats:
+            splits = p.task(seed).splits()
+            labels = splits.val.tensors[1]
+            stats[k] = (float(labels.bincount().max()) / len(labels), len(labels), splits.info.num_classes)
+        majority, n_val, classes = stats[k]
+        loss = r.get("val_loss")
+        finite = loss is not None and math.isfinite(loss)
+        r["failed"] = collapse_note(r["val_acc"], loss if finite else None, stopped=r.get("stopped"),
+                                    majority=majority, n_val=n_val, num_classes=classes) is not None
 
 
 # ---------------------------------------------------------------------------- tables
@@ -597,6 +622,28 @@ class Pick:
     selection: dict[str, Any] | None = None
     no_lr: bool = False
     lr_free: str | None = None
+
+
+#: The reference row: per seed, the grid LR that seed's own validation split prefers.
+OWN_VALIDATION = "grid, own validation"
+#: Rows that are not LR choosers of the task's optimizer: they never "win" a task.
+NOT_CHOOSERS = ("lr-free", "reference")
+
+
+def own_validation_pick(grid: list[float], run: Callable[[float], dict[str, Any] | None]) -> float | None:
+    """The grid LR with the best validation accuracy of one seed's runs (ties: lower
+    validation loss, then lower LR); ``None`` when a grid run is missing. The grid oracle
+    picks by the *mean* over seeds; this is what one seed's validation split allows, so its
+    regret is the floor that noise puts under any chooser that reads one validation split."""
+    done = [(lr, run(lr)) for lr in grid]
+    if any(r is None for _, r in done):
+        return None
+    def key(item: tuple[float, dict[str, Any] | None]) -> tuple[float, float, float]:
+        lr, r = item
+        assert r is not None
+        loss = r["val_loss"] if r["val_loss"] is not None and math.isfinite(r["val_loss"]) else math.inf
+        return (r["val_acc"], -loss, -lr)
+    return max(done, key=key)[0]
 
 
 def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
@@ -663,6 +710,11 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
         default = _default_lr(p.optimizer)
         methods.append(method_row(f"default ({fmt_lr(default)})", "default",
                                   [Pick(s, default, default) for s in p.seeds]))
+        # the noise floor: per seed, the grid LR with that seed's best validation accuracy (what
+        # any chooser that reads one seed's validation split reaches at most, at 21 runs)
+        own = [Pick(s, lr, lr) for s in p.seeds if (lr := own_validation_pick(grid, lambda x, s=s: runs(fmt_lr(x), s)))]
+        if len(own) == len(p.seeds):
+            methods.append({**method_row(OWN_VALIDATION, "reference", own), "runs_equiv": float(len(grid))})
         for finder, rows in FINDER_ROWS.items():
             sels = {s: data.selections.get((p.name, finder, s)) for s in p.seeds}
             if not any(sels.values()):
@@ -676,10 +728,10 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
                 methods.append(method_row(row, "finder", per_seed))
         for name in available_lr_free():
             methods.append(method_row(name, "lr-free", [Pick(s, None, None, lr_free=name) for s in p.seeds]))
-        choosers = [m for m in methods if m["kind"] != "lr-free"]
+        choosers = [m for m in methods if m["kind"] not in NOT_CHOOSERS]
         best_regret = min(m["regret"] for m in choosers)
         for m in methods:
-            m["best"] = m["kind"] != "lr-free" and math.isclose(m["regret"], best_regret, abs_tol=1e-9)
+            m["best"] = m["kind"] not in NOT_CHOOSERS and math.isclose(m["regret"], best_regret, abs_tol=1e-9)
         tasks.append({
             "task": p.name, "split": p.split, "protocol": dataclasses.asdict(p), "describe": p.describe(),
             "oracle": {"lr": oracle_lr, "val_acc": best["val_acc"], "test_acc": oracle_mean,
@@ -753,7 +805,7 @@ def summary_table(result: dict[str, Any]) -> str:
         rows.append([f"**{s['method']}**" if s["method"].startswith("lrscout") else s["method"],
                      _pts(s["regret_mean"]), _pts(s["regret_worst_task"]), _pts(s["regret_worst_seed"]), dec,
                      "0" if free else f"{s['seconds']:.1f}", "0" if free else f"{s['runs_equiv']:.2f}",
-                     f"{s['failures']}/{s['n']}", s["wins"] if s["kind"] != "lr-free" else "-"])
+                     f"{s['failures']}/{s['n']}", s["wins"] if s["kind"] not in NOT_CHOOSERS else "-"])
     return md_table(["method", "mean regret (pts)", "worst task (pts)", "worst seed (pts)", "decades from oracle",
                      "cost (s)", "cost (runs)", "failed runs", "tasks won"], rows)
 
@@ -780,7 +832,7 @@ def losses_note(result: dict[str, Any]) -> list[str]:
     notes = []
     for t in result["tasks"]:
         ms = {m["method"]: m for m in t["methods"]}
-        choosers = [m for m in t["methods"] if m["kind"] != "lr-free"]
+        choosers = [m for m in t["methods"] if m["kind"] not in NOT_CHOOSERS]
         for ours in ("lrscout-find", "lrscout-select"):
             if ours not in ms:
                 continue
