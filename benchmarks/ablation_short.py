@@ -124,6 +124,10 @@ def windows(row: dict[str, Any], n_val: int) -> dict[str, float]:
     window = list(range(max(0, top - n), top))
     lead = leader(window)
     continued = bool(row["plan"]["continued"])
+    # a verified plan (session 11 on: every rung the same finalists) is a continued plan
+    # whose rule is the pair's; score the pair and verified rules on it as on a horizon plan
+    verified = continued and row["plan"]["rungs"][0]["size"] == k
+    single = k == 1 or verified
     below = lead - 1 if (continued and lead - 1 in window and not short[lead - 1]["collapsed"]) else lead
     out["horizon: leader's lower neighbour in window (continued)"] = ladder[below] if k == 1 else choose(window)
     any_below = lead - 1 if (continued and lead > 0) else lead
@@ -148,11 +152,11 @@ def windows(row: dict[str, Any], n_val: int) -> dict[str, float]:
         ordinal = {1: "1st", 2: "2nd", 3: "3rd"}
         a, b = (ordinal.get(top - i, f"{top - i}th") for i in (pair[-1], pair[0]))
         name = f"pair: two full runs, {a} and {b} from the top"
-        out[name] = full_choice(row, [ladder[i] for i in pair], n_val) if (continued and k == 1) else choose(window)
+        out[name] = full_choice(row, [ladder[i] for i in pair], n_val) if (continued and single) else choose(window)
     for a, b in ((2, 4), (3, 5), (3, 6)):  # more verified finalists (a larger budget: one per extra run)
         lrs = [ladder[top - j] for j in range(a, b + 1) if top - j >= 0]
         name = f"verified: best of {len(lrs)} full runs, {a}{'nd' if a == 2 else 'rd'} to {b}th from the top [budget +{len(lrs) - 2}]"
-        out[name] = full_choice(row, lrs, n_val) if (continued and k == 1) else choose(window)
+        out[name] = full_choice(row, lrs, n_val) if (continued and single) else choose(window)
     if continued and k == 1 and n >= 3:
         small = list(range(max(0, top - n + 1), top))
         lead2 = leader(small)
