@@ -21,6 +21,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,7 @@ class DataSplits:
     test: TensorDataset | None
 
     def loader(self, split: str, batch_size: int, *, seed: int = 0, shuffle: bool | None = None,
-               augment: bool = False) -> DataLoader:
+               augment: bool = False) -> DataLoader[Any]:
         """A DataLoader that fetches whole batches by index (fast on in-memory tensors).
 
         Training batches are shuffled with a generator seeded by ``seed`` so that two
@@ -76,7 +77,7 @@ class DataSplits:
             sampler = SequentialSampler(ds)
         batches = BatchSampler(sampler, batch_size=batch_size, drop_last=False)
         if augment:
-            return DataLoader(ds, sampler=batches, batch_size=None, collate_fn=_Augment(seed))
+            return DataLoader(ds, sampler=batches, batch_size=None, collate_fn=_Augment(seed))  # type: ignore[arg-type]  # a whole batch: batch_size=None
         return DataLoader(ds, sampler=batches, batch_size=None)
 
 
@@ -210,13 +211,13 @@ def _digits(data_dir: Path, download: bool) -> tuple[tuple[torch.Tensor, torch.T
     return _held_out(*_sklearn_digits(28))
 
 
-def _digits_mnist(data_dir: Path, download: bool) -> tuple:
+def _digits_mnist(data_dir: Path, download: bool) -> tuple[Any, ...]:
     """The same digits drawn MNIST's way (:func:`digits_mnist_style`); ``digits`` fills the frame."""
     return _held_out(*digits_mnist_style())
 
 
-def _torchvision_grey(cls_name: str) -> Callable[[Path, bool], tuple]:
-    def load(data_dir: Path, download: bool) -> tuple:
+def _torchvision_grey(cls_name: str) -> Callable[[Path, bool], tuple[Any, ...]]:
+    def load(data_dir: Path, download: bool) -> tuple[Any, ...]:
         import torchvision.datasets as tvd
 
         cls = getattr(tvd, cls_name)
@@ -259,7 +260,7 @@ def _grey_tensors(ds: object) -> tuple[torch.Tensor, torch.Tensor]:
     return x[:, None], torch.as_tensor(np.asarray(targets), dtype=torch.long)
 
 
-def _usps(data_dir: Path, download: bool) -> tuple:
+def _usps(data_dir: Path, download: bool) -> tuple[Any, ...]:
     import torchvision.datasets as tvd
 
     root = data_dir / "USPS" if (data_dir / "USPS").is_dir() else data_dir
@@ -312,7 +313,7 @@ def _image_error(path: str, exc: BaseException) -> DataError:
     return DataError(f"image {path} is truncated or corrupt ({type(exc).__name__})")
 
 
-def _imagefolder(data_dir: Path, download: bool) -> tuple:
+def _imagefolder(data_dir: Path, download: bool) -> tuple[Any, ...]:
     """``root/class/*.png``; with ``root/train`` and ``root/test`` (or ``val``) used as splits."""
     if download:
         raise DataError("imagefolder data cannot be downloaded; point data_dir at your images", argument="data_dir")
@@ -325,7 +326,7 @@ def _imagefolder(data_dir: Path, download: bool) -> tuple:
     return _image_folder_tensors(data_dir), None
 
 
-def _cifar10(data_dir: Path, download: bool) -> tuple:
+def _cifar10(data_dir: Path, download: bool) -> tuple[Any, ...]:
     """torchvision's CIFAR10 if its batches are there (or --download), else an ImageFolder
     tree such as ``CIFAR10-subset/{train,test}`` under the data dir."""
     import torchvision.datasets as tvd
@@ -349,7 +350,7 @@ def _cifar10(data_dir: Path, download: bool) -> tuple:
 
 
 #: name -> loader(data_dir, download) -> ((x_train, y_train), (x_test, y_test) | None)
-DATASETS: dict[str, Callable[[Path, bool], tuple]] = {
+DATASETS: dict[str, Callable[[Path, bool], tuple[Any, ...]]] = {
     "digits": _digits,
     "digits-mnist": _digits_mnist,
     "mnist": _torchvision_grey("MNIST"),

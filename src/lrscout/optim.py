@@ -30,17 +30,20 @@ class OptimizerInfo:
 
 def _prodigy(params: Params, lr: float, wd: float) -> torch.optim.Optimizer:
     mod = require("prodigyopt", "lrfree")
-    return mod.Prodigy(params, lr=lr, weight_decay=wd)  # type: ignore[attr-defined]
+    opt: torch.optim.Optimizer = mod.Prodigy(params, lr=lr, weight_decay=wd)  # type: ignore[attr-defined]
+    return opt
 
 
 def _schedulefree(params: Params, lr: float, wd: float) -> torch.optim.Optimizer:
     mod = require("schedulefree", "lrfree")
-    return mod.AdamWScheduleFree(params, lr=lr, weight_decay=wd)  # type: ignore[attr-defined]
+    opt: torch.optim.Optimizer = mod.AdamWScheduleFree(params, lr=lr, weight_decay=wd)  # type: ignore[attr-defined]
+    return opt
 
 
 def _dadapt(params: Params, lr: float, wd: float) -> torch.optim.Optimizer:
     mod = require("dadaptation", "bench")
-    return mod.DAdaptAdam(params, lr=lr, weight_decay=wd)  # type: ignore[attr-defined]
+    opt: torch.optim.Optimizer = mod.DAdaptAdam(params, lr=lr, weight_decay=wd)  # type: ignore[attr-defined]
+    return opt
 
 
 OPTIMIZERS: dict[str, OptimizerInfo] = {

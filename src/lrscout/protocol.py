@@ -149,6 +149,15 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     return batch
 
 
+def steps_in(loader: Iterable[Batch]) -> int:
+    """Batches in one pass over ``loader``: ``select``, ``train`` and ``finetune`` plan in
+    optimizer steps per epoch, so a training loader must know its length."""
+    if not isinstance(loader, Sized):
+        raise ConfigError("the training loader has no len(): lrscout plans in optimizer steps per epoch; "
+                          "give a DataLoader over a map-style dataset, or a list of batches")
+    return len(loader)
+
+
 def batch_size(batch: Batch) -> int:
     """Samples in a batch: the length of its first tensor (1 when it holds none)."""
     if isinstance(batch, torch.Tensor):
@@ -298,7 +307,7 @@ def describe(task: Any) -> str:
 
 
 __all__ = [
-    "ACCURACY", "Batch", "Evaluation", "LossFn", "Metric", "TrainingTask", "batch_size", "chance_level", "chance_note",
+    "ACCURACY", "Batch", "Evaluation", "LossFn", "Metric", "TrainingTask", "batch_size", "chance_level", "chance_note", "steps_in",
     "check_task", "check_travels", "classification_eval", "cross_entropy_loss", "describe", "loop_hooks",
     "scalar_loss", "steps_per_epoch", "to_device",
 ]

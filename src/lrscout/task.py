@@ -91,7 +91,7 @@ class Task:
         fixed at 0 so every seed of a task is judged on the same validation images."""
         return _cached_splits(self.dataset, self.data_dir, self.download, 0, self.limit)
 
-    def train_loader(self) -> DataLoader:
+    def train_loader(self) -> DataLoader[Any]:
         """The training split in this task's batches and seeded order (augmented if asked)."""
         return self.splits().loader("train", self.batch_size, seed=self.seed, augment=self.augment)
 
@@ -112,7 +112,7 @@ class Task:
     def build_optimizer(self, params: Any, lr: float | None = None) -> torch.optim.Optimizer:
         return build_optimizer(self.optimizer, params, lr, self.weight_decay)
 
-    def val_loader(self, batch_size: int = VAL_BATCH_SIZE) -> DataLoader:
+    def val_loader(self, batch_size: int = VAL_BATCH_SIZE) -> DataLoader[Any]:
         """The validation split (carved from the training data; never the test split)."""
         return self.splits().loader("val", batch_size)
 

@@ -153,7 +153,8 @@ def clip_blowup(y: np.ndarray) -> np.ndarray:
     [2.0, 2.0, 1.0, 0.5, 4.0]
     """
     start = float(np.median(y[: max(1, len(y) // 10)]))
-    return np.minimum(y, start + max(start - float(y.min()), abs(start)))
+    clipped: np.ndarray = np.minimum(y, start + max(start - float(y.min()), abs(start)))
+    return clipped
 
 
 def ema(losses: np.ndarray, beta: float = 0.98) -> np.ndarray:

@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..models import param_groups
 from ..report import save
 from ..results import FindResult
-from ..protocol import TrainingTask, check_task
+from ..protocol import TrainingTask, check_task, steps_in
 from ..selection.candidates import candidate_lrs, min_loss_lr
 from ..selection.driver import THREADS, OnTrial, backend_for
 from ..selection.store import RunDir
@@ -142,7 +142,7 @@ def finetune(
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1 (or None), got {threads}")
     runner = backend_for(backend, workers, ray_address, threads)  # validates the backend name now
-    steps_per_epoch = len(task.train_loader())  # loads the data: a bad dataset fails here, before any work
+    steps_per_epoch = steps_in(task.train_loader())  # loads the data: a bad dataset fails here, before any work
     task.build_model()  # loads the weights: bad weights fail before out_dir is written
     ratios = (given_ratio,) if given_ratio is not None else ratio_candidates()
     settings = {
@@ -158,12 +158,12 @@ def finetune(
                          resuming, t0)
 
 
-def _finetune(task: Task, epochs: int, schedule: str, given_lr: float | None, given_ratio: float | None,
+def _finetune(task: TrainingTask, epochs: int, schedule: str, given_lr: float | None, given_ratio: float | None,
               ratios: tuple[float, ...], ratio_sweep: bool, layer_decay: float, freeze_epochs: int,
               budget: float | None, num_iter: int, progress: FinetuneProgress | None, runner: Backend,
               threads: int | None, on_trial: OnTrial | None, rundir: RunDir, resuming: bool,
               t0: float) -> FinetuneResult:
-    steps_per_epoch = len(task.train_loader())  # type: ignore[arg-type]
+    steps_per_epoch = steps_in(task.train_loader())
     reference = statistics.median_low(ratios)
 
     def sweep_progress(phase: str) -> Callable[[int, float, float], None] | None:

@@ -42,7 +42,7 @@ from torch import nn
 
 from ..backends import Backend
 from ..errors import ConfigError, DataError
-from ..protocol import TrainingTask
+from ..protocol import TrainingTask, steps_in
 from ..schedules import ScheduleSpec, schedule_for
 from ..selection.driver import THREADS, OnTrial, backend_for, outcome, run_rungs
 from ..selection.halving import Outcome, Plan, Rung, promote, rank, short_length
@@ -201,13 +201,13 @@ class TrainedRun:
     groups: tuple[dict[str, Any], ...]
 
 
-def group_spec(task: Task, candidate: int, cand: Candidate, rung: int, epochs: int, *, protocol_epochs: int,
+def group_spec(task: TrainingTask, candidate: int, cand: Candidate, rung: int, epochs: int, *, protocol_epochs: int,
                schedule: str = "onecycle", layer_decay: float = 1.0, freeze_epochs: int = 0,
                last: bool = False) -> TrialSpec:
     """The ``"groups"`` trial of ``cand`` in ``rung``: ``epochs`` epochs of the
     ``protocol_epochs``-epoch schedule (compressed when shorter, freezing with it);
     ``last`` keeps its model (a checkpoint the driver takes the winner from)."""
-    spe = len(task.train_loader())
+    spe = steps_in(task.train_loader())
     spec = schedule_for(cand.head_lr, schedule, protocol_epochs, spe)
     return TrialSpec(
         trial_id=f"r{rung}-c{candidate}", candidate=candidate, lr=cand.head_lr, rung=rung, steps=epochs * spe,

@@ -34,7 +34,8 @@ class SimpleCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.pool(self.conv(x)))
         x = torch.relu(self.fc1(torch.flatten(x, 1)))
-        return self.fc2(x)
+        out: torch.Tensor = self.fc2(x)
+        return out
 
 
 def _simplecnn(in_channels: int, num_classes: int, image_size: tuple[int, int]) -> nn.Module:
@@ -44,7 +45,7 @@ def _simplecnn(in_channels: int, num_classes: int, image_size: tuple[int, int]) 
 def _resnet18(in_channels: int, num_classes: int, image_size: tuple[int, int]) -> nn.Module:
     from torchvision.models import resnet18
 
-    model = resnet18(weights=None, num_classes=num_classes)
+    model: nn.Module = resnet18(weights=None, num_classes=num_classes)
     if in_channels != 3:
         model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     return model
@@ -55,7 +56,9 @@ def _timm(name: str) -> Callable[[int, int, tuple[int, int]], nn.Module]:
         timm = require("timm", "timm")
         if not timm.is_model(name):  # type: ignore[attr-defined]
             raise ConfigError(f"unknown timm model {name!r}; see timm.list_models()")
-        return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_channels)  # type: ignore[attr-defined]
+        model: nn.Module = timm.create_model(name, pretrained=False, num_classes=num_classes,  # type: ignore[attr-defined]
+                                             in_chans=in_channels)
+        return model
 
     return build
 

@@ -68,6 +68,11 @@ class InputAdapter(nn.Module):
     not persistent, so they stay out of ``state_dict`` and checkpoints.
     """
 
+    data_mean: torch.Tensor
+    data_std: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, info: DataInfo, spec: InputSpec) -> None:
         super().__init__()
         if spec.channels != info.channels and info.channels != 1:
@@ -119,7 +124,8 @@ class Adapted(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.adapter(x))
+        out: torch.Tensor = self.net(self.adapter(x))
+        return out
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -130,7 +136,7 @@ def unwrap(model: nn.Module) -> nn.Module:
 def _qualified_name(model: nn.Module, module: nn.Module) -> str:
     for name, m in model.named_modules():
         if m is module:
-            return name
+            return str(name)
     raise ConfigError("the classifier returned by get_classifier() is not a submodule of the model")
 
 
@@ -266,7 +272,7 @@ def torchvision_weights(name: str) -> Any:
     from torchvision import models as tvm
 
     try:
-        return tvm.get_model_weights(name).DEFAULT  # type: ignore[attr-defined]
+        return tvm.get_model_weights(name).DEFAULT
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"torchvision has no pretrained weights for {name!r}; see torchvision.models.list_models()") from exc
 
@@ -282,9 +288,9 @@ def torchvision_input(weights: Any) -> InputSpec:
 def timm_input(model: nn.Module) -> InputSpec:
     """Input shape, mean and std from ``timm.data.resolve_data_config``."""
     require("timm", "timm")
-    from timm.data import resolve_data_config
+    from timm.data.config import resolve_data_config
 
-    cfg = resolve_data_config({}, model=model)
+    cfg = resolve_data_config({}, model=model)  # type: ignore[no-untyped-call]
     c, h, w = cfg["input_size"]
     return InputSpec(int(c), (int(h), int(w)), tuple(float(m) for m in cfg["mean"]), tuple(float(s) for s in cfg["std"]))
 

@@ -54,7 +54,7 @@ def png(ax: Axes) -> str:
     fig = cast("Figure", ax.figure)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    _pyplot().close(fig)  # type: ignore[no-untyped-call]
+    _pyplot().close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

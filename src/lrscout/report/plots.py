@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 _MARKERS = {"steep": "v", "valley": "o", "minimum": "s", "slide": "D"}
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -25,7 +25,7 @@ def _pyplot():  # type: ignore[no-untyped-def]
 
 def new_axes(figsize: tuple[float, float] = (7.0, 4.5)) -> Axes:
     plt = _pyplot()
-    _, ax = plt.subplots(figsize=figsize)
+    ax: Axes = plt.subplots(figsize=figsize)[1]
     return ax
 
 

@@ -49,7 +49,7 @@ from ..optim import get_optimizer
 from ..report import save
 from ..results import FindResult
 from ..schedules import ScheduleSpec, schedule_for
-from ..protocol import ACCURACY, Metric, TrainingTask, check_travels, describe
+from ..protocol import ACCURACY, Metric, TrainingTask, check_travels, describe, steps_in
 from ..task import Task
 from .candidates import (ABOVE_ONSET, MAX_COUNT, MAX_SPAN_DECADES, MIN_SPAN_DECADES, PER_DECADE, candidate_lrs,
                          min_loss_lr, window_start)
@@ -74,7 +74,7 @@ def steps_per_epoch(task: TrainingTask | Objective) -> int:
     """Optimizer steps in one epoch of the task's training split (an objective states them)."""
     if isinstance(task, Objective):
         return task.steps_per_epoch
-    return len(task.train_loader())  # type: ignore[arg-type]
+    return steps_in(task.train_loader())
 
 
 def find_cost_steps(find: FindResult) -> int:
@@ -368,7 +368,7 @@ def select(
         planned = 0.0 if find_result is None else find_cost_runs(find_result, total, batch)
         own_sweep: dict[str, Any] = {"function": task.range_test_name}
     else:
-        batch = task.batch_size
+        batch = getattr(task, "batch_size", None)  # a task written to the protocol need not state it
         planned = sweep.cost_runs if find_result is None else find_cost_runs(find_result, total, batch)
         own_sweep = {"steps": sweep.steps, "batch_size": sweep.batch_size}
     check_budget(total, budget, planned, continued=continued, min_candidates=min(2, max_candidates), quantum=quantum,

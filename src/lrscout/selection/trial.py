@@ -336,7 +336,7 @@ def train_trial(task: TrainingTask, spec: TrialSpec, checkpoint_dir: str | Path 
     steps = steps_per_epoch(task)
     if full.steps_per_epoch != steps:
         raise DataError(f"trial {spec.trial_id} was planned for {full.steps_per_epoch} steps per epoch, "
-                        f"the data gives {len(train)}")
+                        f"the data gives {steps}")
     freeze_epochs = int(spec.param("freeze_epochs")) if spec.kind == "groups" else 0
     if not 0 <= freeze_epochs < full.epochs:
         raise ConfigError(f"freeze_epochs must be in [0, {full.epochs - 1}] for {full.epochs} epochs, "
