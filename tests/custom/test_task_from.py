@@ -181,3 +181,22 @@ def test_compare_and_finetune_take_a_hand_written_task(tmp_path: Path) -> None:
     tuned = lrscout.finetune(make_task(), 1, head_lr=0.05, backbone_ratio=0.1, out_dir=tmp_path / "ft")
     assert tuned.head_lr == 0.05 and tuned.backbone_ratio == 0.1 and tuned.test_acc is None
     assert 0.0 <= tuned.val_acc <= 1.0
+
+
+class WithoutBatchSize:
+    """A task written to the protocol alone: everything the protocol asks for, no ``batch_size``."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "batch_size":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+def test_a_task_without_batch_size_selects_like_the_one_that_states_it(named: SelectResult) -> None:
+    bare = WithoutBatchSize(make_task())
+    assert isinstance(bare, TrainingTask) and not hasattr(bare, "batch_size")
+    mine = select(bare, **KWARGS)  # the range test is counted at the protocol's batch
+    assert trials(mine) == trials(named) and mine.lr == named.lr
