@@ -29,6 +29,32 @@ import quality  # noqa: E402
 from common import fmt_lr  # noqa: E402
 
 
+def early_trials(protocol: quality.Protocol, seed: int, ladder: list[float], fractions: list[float],
+                 from_top: tuple[int, ...] = (2, 3, 4, 5, 6)) -> list[dict[str, Any]]:
+    """Trials of the ladder points ``from_top`` (1 = the top) cut at each fraction of the
+    protocol: what an early elimination between finalists could read."""
+    from lrscout.schedules import schedule_for
+    from lrscout.selection.selection import steps_per_epoch
+    from lrscout.selection.trial import TrialSpec, run_trial
+
+    task = protocol.task(seed)
+    full = schedule_for(1.0, protocol.schedule, protocol.epochs, steps_per_epoch(task))
+    out = []
+    for f in fractions:
+        steps = max(1, int(round(full.total_steps * f)))
+        for j in from_top:
+            if len(ladder) - j < 0:
+                continue
+            lr = ladder[len(ladder) - j]
+            spec = TrialSpec(trial_id=f"early{j}", candidate=len(ladder) - j, lr=lr, rung=0, steps=steps,
+                             schedule=schedule_for(lr, full.kind, full.epochs, full.steps_per_epoch,
+                                                   **full.params).to_json())
+            t = run_trial(task, spec)
+            out.append({"frac": f, "lr": lr, "steps": steps, "val_acc": t.val_acc, "val_loss": t.val_loss,
+                        "collapsed": t.collapsed})
+    return out
+
+
 def evidence(protocol: quality.Protocol, seed: int, cache_root: Path) -> dict[str, Any]:
     import lrscout
     task = protocol.task(seed)
@@ -157,6 +183,8 @@ def windows(row: dict[str, Any], n_val: int) -> dict[str, float]:
         lrs = [ladder[top - j] for j in range(a, b + 1) if top - j >= 0]
         name = f"verified: best of {len(lrs)} full runs, {a}{'nd' if a == 2 else 'rd'} to {b}th from the top [budget +{len(lrs) - 2}]"
         out[name] = full_choice(row, lrs, n_val) if (continued and single) else choose(window)
+    if "frac_trials" in row:
+        out.update(eliminations(row, n_val, single and continued))
     if continued and k == 1 and n >= 3:
         small = list(range(max(0, top - n + 1), top))
         lead2 = leader(small)
@@ -165,6 +193,30 @@ def windows(row: dict[str, Any], n_val: int) -> dict[str, float]:
     else:
         out["horizon: top n-1 window, lower neighbour anywhere"] = out["horizon: leader's lower neighbour anywhere (continued)"]
         out["horizon: top n-1 window, leader"] = choose(window)
+    return out
+
+
+def eliminations(row: dict[str, Any], n_val: int, applies: bool) -> dict[str, float]:
+    """Three candidates (3rd to 5th from the top) cut early, two go on to the end: the
+    early cut drops the worst (collapsed first, then the lowest accuracy), or drops the
+    top only when it is behind the next by more than the noise band (else the bottom).
+    Costs two full runs plus the fraction: within the default budget only with a cheaper
+    range test than today's (a fifth of the budget)."""
+    from lrscout.selection.halving import noise_band
+    ladder, top = row["ladder"], len(row["ladder"])
+    cands = [ladder[top - j] for j in (3, 4, 5) if top - j >= 0]
+    out: dict[str, float] = {}
+    for f in sorted({t["frac"] for t in row["frac_trials"]}):
+        at = {fmt_lr(t["lr"]): t for t in row["frac_trials"] if t["frac"] == f}
+        early = [at.get(fmt_lr(lr)) for lr in cands]
+        worst, behind = f"eliminate: 3rd-5th, drop the worst at {f:g}", f"eliminate: 3rd-5th, drop the top if behind at {f:g}"
+        if not applies or len(cands) < 3 or any(e is None for e in early):
+            out[worst] = out[behind] = full_choice(row, cands[:2], n_val) if applies else row["chosen"]
+            continue
+        drop = min(range(3), key=lambda i: (not early[i]["collapsed"], early[i]["val_acc"], -i))
+        out[worst] = full_choice(row, [c for i, c in enumerate(cands) if i != drop], n_val)
+        lag = early[0]["collapsed"] or early[0]["val_acc"] < early[1]["val_acc"] - noise_band(early[1]["val_acc"], n_val)
+        out[behind] = full_choice(row, cands[1:] if lag else cands[:2], n_val)
     return out
 
 
@@ -241,11 +293,22 @@ def main() -> int:
     ap.add_argument("--tasks", default="")
     ap.add_argument("--rules", type=Path, help="score the rules on the evidence in --out against this quality.json")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--early", default="", help="add early-cut trials at these fractions (e.g. 0.125,0.25) "
+                    "to the evidence in --out (or to new evidence)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     if args.rules:
         bench = None if str(args.rules) == "ladder" else json.loads(args.rules.read_text())
         print(score_rules(json.loads(args.out.read_text()), bench))
+        return 0
+    fractions = [float(x) for x in args.early.split(",") if x]
+    if fractions and args.out.exists() and not args.tasks:  # extend existing evidence
+        rows = json.loads(args.out.read_text())
+        by_name = {p.name: p for p in quality.QualityConfig().protocols()}
+        for row in rows:
+            row["frac_trials"] = early_trials(by_name[row["protocol"]], row["seed"], row["ladder"], fractions)
+            print(row["protocol"], row["seed"], flush=True)
+            args.out.write_text(json.dumps(rows, indent=1))
         return 0
     cfg = quality.QualityConfig(only=tuple(args.tasks.split(",")))
     cache_root = common.CACHE_DIR / "full"
@@ -253,6 +316,8 @@ def main() -> int:
     for p in cfg.protocols():
         for seed in range(args.seeds):
             rows.append(evidence(p, seed, cache_root))
+            if fractions:
+                rows[-1]["frac_trials"] = early_trials(p, seed, rows[-1]["ladder"], fractions)
             print(json.dumps({k: rows[-1][k] for k in ("protocol", "seed", "chosen", "find_lr")}), flush=True)
             args.out.write_text(json.dumps(rows, indent=1))
     return 0
