@@ -122,3 +122,23 @@ def test_find_restores_the_loaders_shuffle_generator(kind: str) -> None:
         xa = next(iter(used))[0]
         xb = next(iter(untouched))[0]
         assert torch.equal(xa, xb)
+
+
+def test_the_result_records_the_optimizer_steps_it_took() -> None:
+    """What the sweep cost: the steps run, whatever the history holds."""
+    model = nn.Linear(20, 4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    data = [(torch.zeros(2, 20), torch.zeros(2, dtype=torch.long))]
+    full = lrscout.find(model, data, opt, scripted([2.3] * 40), start_lr=1e-4, end_lr=1e-2, num_iter=30)
+    assert full.config["steps_run"] == 30 == len(full.history_lr)
+    # a divergence caught at its last point: that point is recorded, and no step more was run
+    blown = lrscout.find(model, data, opt, scripted([2.3] * 29 + [1e4]), start_lr=1e-4, end_lr=1.0, num_iter=30)
+    assert blown.stopped_early and blown.config["steps_run"] == 30 == len(blown.history_lr)
+    # a NaN is not recorded, but its step was run
+    nan = lrscout.find(model, data, opt, scripted([2.3] * 20 + [math.nan]), start_lr=1e-4, end_lr=1.0, num_iter=30)
+    assert nan.stopped_early and nan.config["steps_run"] == 21 == len(nan.history_lr) + 1
+    # validation-loss mode records a point every val_every steps and pays for every step
+    val = [(torch.zeros(2, 20), torch.zeros(2, dtype=torch.long))]
+    sparse = lrscout.find(model, data, opt, scripted([2.3] * 200), start_lr=1e-4, end_lr=1e-2, num_iter=30,
+                          val_data=val, val_every=5)
+    assert sparse.config["steps_run"] == 30 > len(sparse.history_lr)

@@ -211,3 +211,16 @@ def test_a_budget_that_buys_no_verified_trial_is_refused_before_any_work(tmp_pat
     with pytest.raises(ConfigError, match=r"budget 1 runs is too small.*use budget >= 1.9"):
         select(task, epochs=1, budget=1.0, out_dir=tmp_path / "sel")
     assert not (tmp_path / "sel").exists()  # nothing was run or written
+
+
+def test_the_range_test_is_charged_the_steps_it_ran(small_select: SelectResult) -> None:
+    find = small_select.find
+    ran = find.config["steps_run"]
+    assert find_cost_steps(find) == ran and ran >= len(find.history_lr)
+    # results without the record (an older lrscout, or built elsewhere) are counted by points:
+    # a divergence caught at a recorded point costs those points, a NaN one step more
+    old = {k: v for k, v in find.config.items() if k != "steps_run"}
+    diverged = dataclasses.replace(find, config=old, stopped_early=True, stop_reason="loss diverged (...)")
+    nan = dataclasses.replace(find, config=old, stopped_early=True, stop_reason="loss became nan at lr=1")
+    assert find_cost_steps(diverged) == len(find.history_lr)
+    assert find_cost_steps(nan) == len(find.history_lr) + 1

@@ -177,6 +177,7 @@ def find(
     hist_lr: list[float] = []
     hist_loss: list[float] = []
     stop_reason: str | None = None
+    steps_run = 0  # optimizer steps taken: the history holds fewer with val_every, or after a NaN
     avg, best, beta = 0.0, math.inf, 0.98
     t0 = time.perf_counter()
     try:
@@ -199,6 +200,7 @@ def find(
                 scaler.update()
             else:
                 optimizer.step()
+            steps_run = i + 1
             value = float(_all_ranks_mean(step_loss))
             if val_batches is not None:
                 if i % val_every and i != num_iter - 1:
@@ -222,6 +224,7 @@ def find(
                 break
     finally:
         snapshot.restore()
+    config["steps_run"] = steps_run
     elapsed = time.perf_counter() - t0
     if stop_reason:
         log.info("range test stopped early: %s", stop_reason)
