@@ -8,8 +8,10 @@ rules and thresholds were measured and tuned, and the **held-out** set
 (:data:`HELDOUT`), added with issue 11 and never used to tune anything: short
 protocols (1 and 2 epochs, batches of 128, 256 and 16), a long cosine run, step decay
 (StepLR every 10 epochs, gamma 0.1), USPS, and a colour task with BatchNorm and
-augmentation (ResNet-18 on a CIFAR-10 subset). Both are reported side by side; only the
-held-out rows say how well a rule carries over. (Fashion-MNIST and KMNIST are not in
+augmentation (ResNet-18 on a CIFAR-10 subset). Later held-out sets (:data:`HELDOUT2`,
+:data:`HELDOUT3`, :data:`HELDOUT4`) were each fixed before any run of them, after the
+previous one had been seen. All are reported side by side; only the held-out rows say how
+well a rule carries over. (Fashion-MNIST and KMNIST are not in
 ``../shared/datasets``: nothing is downloaded, so they are not here.)
 
 1. **Oracle.** Train every LR of a dense log grid (``per_decade`` points per decade) for
@@ -19,7 +21,10 @@ held-out rows say how well a rule carries over. (Fashion-MNIST and KMNIST are no
    shuffled with that seed), then that LR is trained with the same protocol and seed and
    scored on test. A method with no usable suggestion falls back to the optimizer's
    habitual LR, and the run is counted as a failure.
-3. **LR-free optimizers** (Prodigy, Schedule-Free AdamW, D-Adaptation Adam) replace the
+3. **Reference** ("grid, own validation"): per seed, the grid LR that seed's own
+   validation accuracy prefers; what a chooser reading the user's validation split reaches
+   with all grid runs. Not ranked with the choosers.
+4. **LR-free optimizers** (Prodigy, Schedule-Free AdamW, D-Adaptation Adam) replace the
    task's optimizer with their recommended defaults; their rows answer "what if you used
    no LR at all" and are the same runs for every task of the same data, model, length and
    batch (:meth:`Protocol.lr_free_group`; before session 11 they were shared by dataset
@@ -31,8 +36,9 @@ decades (mean ``|log10(lr / lr_oracle)|``), test accuracy (mean +- std), regret 
 points (oracle mean test accuracy minus the method's; worst = the worst seed), selection
 cost in seconds and in training-run equivalents (seconds / the task's median training-run
 time), and failures: runs that collapsed by lrscout's own rule
-(:func:`lrscout.selection.halving.collapse_note`: a NaN, or chance accuracy with a loss no
-better than a uniform guess).
+(:func:`lrscout.selection.halving.collapse_note`: a NaN, or accuracy within chance of the
+majority class with a loss no better than a uniform guess; re-flagged by the current rule
+when tables are built, :func:`refresh_failed`).
 
 Every training run and every finder result is cached (``benchmarks/cache/``), keyed by the
 protocol, LR, seed and a hash of the code that produced it; a rerun only does what is
