@@ -300,7 +300,6 @@ def train_run(protocol: Protocol, seed: int, lr: float | None, lr_free: str | No
         return hit
     from lrscout.optim import set_mode
     from lrscout.schedules import schedule_for
-    from lrscout.selection.halving import collapse_note
     from lrscout.training.loop import evaluate, fit
 
     from competitors import LR_FREE
@@ -324,19 +323,32 @@ def train_run(protocol: Protocol, seed: int, lr: float | None, lr_free: str | No
     set_mode(optimizer, False)
     test_loss, test_acc = evaluate(model, splits.loader("test", 512))
     seconds = time.perf_counter() - t0
-    val_acc = result.final_val_acc
-    labels = splits.val.tensors[1]
-    # lrscout's one rule for a collapsed run (diverged, or learned nothing), as its trials use
-    collapsed = collapse_note(
-        val_acc, result.final_val_loss if math.isfinite(result.final_val_loss) else None, stopped=result.stopped,
-        majority=float(labels.bincount().max()) / len(labels), n_val=len(labels), num_classes=splits.info.num_classes,
-    ) is not None
-    return cache.put("runs", name, cache_key, {
+    record = {
         "protocol": protocol.name, "seed": seed, "lr": lr, "lr_free": lr_free,
-        "val_acc": val_acc, "test_acc": test_acc, "val_loss": result.final_val_loss,
+        "val_acc": result.final_val_acc, "test_acc": test_acc, "val_loss": result.final_val_loss,
         "test_loss": test_loss if math.isfinite(test_loss) else None,
-        "stopped": result.stopped, "failed": bool(collapsed), "seconds": seconds, "steps": len(result.step_loss),
-    })
+        "stopped": result.stopped, "seconds": seconds, "steps": len(result.step_loss),
+    }
+    return cache.put("runs", name, cache_key, {**record, "failed": run_collapsed(record, val_stats(splits))})
+
+
+def val_stats(splits: Any) -> tuple[float, int, int]:
+    """(majority-class share, size, number of classes) of a task's validation split: what
+    lrscout's collapse rule needs to know about the data."""
+    labels = splits.val.tensors[1]
+    return float(labels.bincount().max()) / len(labels), len(labels), splits.info.num_classes
+
+
+def run_collapsed(run: dict[str, Any], stats: tuple[float, int, int]) -> bool:
+    """Whether a training run collapsed (diverged, or learned nothing) by lrscout's one rule,
+    :func:`lrscout.selection.halving.collapse_note`, as its trials use it."""
+    from lrscout.selection.halving import collapse_note
+
+    majority, n_val, classes = stats
+    loss = run.get("val_loss")
+    finite = loss is not None and math.isfinite(loss)
+    return collapse_note(run["val_acc"], loss if finite else None, stopped=run.get("stopped"), majority=majority,
+                         n_val=n_val, num_classes=classes) is not None
 
 
 # ---------------------------------------------------------------------------- selection methods
@@ -587,8 +599,6 @@ def refresh_failed(protocols: list[Protocol], runs: dict[tuple[str, str, int], d
     """Mark each run collapsed or not by lrscout's rule *now*: a cached run keeps the flag
     of the code that trained it, and the rule (:func:`lrscout.selection.halving.collapse_note`)
     can change without the training code changing (session 12 widened its chance band)."""
-    from lrscout.selection.halving import collapse_note
-
     by_name = {p.lr_free_group(): p for p in protocols} | {p.name: p for p in protocols}
     stats: dict[tuple[str, int | None, int], tuple[float, int, int]] = {}
     for (name, _, seed), r in runs.items():
@@ -597,14 +607,8 @@ def refresh_failed(protocols: list[Protocol], runs: dict[tuple[str, str, int], d
             continue
         k = (p.dataset, p.limit, seed)
         if k not in stats:
-            splits = p.task(seed).splits()
-            labels = splits.val.tensors[1]
-            stats[k] = (float(labels.bincount().max()) / len(labels), len(labels), splits.info.num_classes)
-        majority, n_val, classes = stats[k]
-        loss = r.get("val_loss")
-        finite = loss is not None and math.isfinite(loss)
-        r["failed"] = collapse_note(r["val_acc"], loss if finite else None, stopped=r.get("stopped"),
-                                    majority=majority, n_val=n_val, num_classes=classes) is not None
+            stats[k] = val_stats(p.task(seed).splits())
+        r["failed"] = run_collapsed(r, stats[k])
 
 
 # ---------------------------------------------------------------------------- tables
@@ -778,7 +782,8 @@ def summarise(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def split_table(result: dict[str, Any]) -> str:
     """Development and held-out rows side by side: mean / worst-task regret, failures, cost.
     ``heldout`` is the first held-out set (seen with session 10's rules), ``heldout2`` and
-    ``heldout3`` the ones of session 11; a set with no task in this run is left out."""
+    ``heldout3`` the ones of session 11, ``heldout4`` session 12's; a set with no task in
+    this run is left out."""
     splits = result.get("splits") or {}
     present = [k for k in SPLIT_LABELS if any(t.get("split", "dev") == k for t in result["tasks"])]
     by = {k: {s["method"]: s for s in splits.get(k, [])} for k in present}

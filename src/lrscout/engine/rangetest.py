@@ -29,6 +29,10 @@ from ..state import Snapshot
 
 log = logging.getLogger(__name__)
 
+#: How a stop reason begins when the sweep stopped at a non-finite loss (a step it ran and
+#: did not record; :func:`lrscout.selection.selection.find_cost_steps` reads it).
+NONFINITE_STOP = "loss became"
+
 Batch = Any  # (inputs, targets), or any structure with loss_fn
 Progress = Callable[[int, float, float], None]
 
@@ -208,7 +212,7 @@ def find(
                 if math.isfinite(value):
                     value = _eval_loss(model, val_batches, criterion, device, amp, loss_fn)
             if not math.isfinite(value):
-                stop_reason = f"loss became {value} at lr={lr:.3g}"
+                stop_reason = f"{NONFINITE_STOP} {value} at lr={lr:.3g}"
                 break
             avg = beta * avg + (1 - beta) * value
             smoothed = avg / (1 - beta ** (len(hist_loss) + 1))

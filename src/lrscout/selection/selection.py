@@ -43,6 +43,7 @@ from typing import Any
 
 from ..backends import Backend
 from ..engine import find_task
+from ..engine.rangetest import NONFINITE_STOP
 from ..checks import RULES, check_arguments
 from ..errors import ConfigError, LrscoutError
 from ..optim import get_optimizer
@@ -88,7 +89,7 @@ def find_cost_steps(find: FindResult) -> int:
     the default budget (on 2 of 102 short selections of the quality benchmark)."""
     steps = find.config.get("steps_run")
     if not isinstance(steps, int) or steps < 1:
-        nan_stop = bool(find.stop_reason) and str(find.stop_reason).startswith("loss became")
+        nan_stop = bool(find.stop_reason) and str(find.stop_reason).startswith(NONFINITE_STOP)
         steps = len(find.history_lr) + (1 if (find.stopped_early and nan_stop) else 0)
     return steps * int(find.config.get("accumulation_steps", 1) or 1)
 
