@@ -92,6 +92,19 @@ def test_bad_task_options_get_one_line_and_exit_2(run_cli, args: list[str], mess
     assert code == 2 and err.count("\n") == 1 and message in err, err
 
 
+@pytest.mark.parametrize(("command", "flag"), [
+    ("find", ["--batch-size", "8"]), ("train", ["--seed", "3"]), ("compare", ["--model", "resnet18"]),
+    ("finetune", ["--limit", "100"]), ("select", ["--augment"]),
+])
+def test_every_command_refuses_task_beside_named_task_options(run_cli, command: str,  # type: ignore[no-untyped-def]
+                                                              flag: list[str], tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(EXAMPLES.parent)
+    code, _, err = run_cli(command, "--task", "examples/segmentation.py:make_task", *flag, "--out", str(tmp_path / "o"))
+    assert code == 2 and err.count("\n") == 1 and f"--task replaces {flag[0]}" in err, err
+    assert not (tmp_path / "o").exists()
+
+
 BAD_TASKS = '''
 import torch
 import lrscout

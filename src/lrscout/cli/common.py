@@ -56,33 +56,27 @@ NAMED_TASK_OPTIONS = ("dataset", "model", "optimizer", "batch_size", "seed", "de
                       "download", "limit", "augment", "pretrained", "weights", "weight_decay")
 
 
-def given_options(names: tuple[str, ...]) -> list[str]:
+def given_options(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
     """Which of ``names`` the user typed (not left at their defaults), as flags."""
-    import importlib
-
-    ctx = None
-    for module in ("typer._click.globals", "click"):  # typer >= 0.29 runs commands under its own copy of click
-        try:
-            ctx = importlib.import_module(module).get_current_context(silent=True)
-        except (ImportError, AttributeError):
-            continue
-        if ctx is not None:
-            break
-    if ctx is None:
-        return []
     typed = [n for n in names if n in ctx.params
              and getattr(ctx.get_parameter_source(n), "name", None) in ("COMMANDLINE", "ENVIRONMENT")]
     return ["--" + n.replace("_", "-") for n in typed]
 
 
-def user_task(spec: str, *, objective_ok: bool = False) -> TrainingTask | Objective:
-    """The task ``--task`` names (see :func:`lrscout.custom.load_task`), or the objective
-    when ``objective_ok`` (select); named-task options beside it are refused."""
-    from ..custom import load_target
-
-    clash = given_options(NAMED_TASK_OPTIONS)
+def refuse_task_clash(ctx: typer.Context, task_spec: str | None) -> None:
+    """``--task`` beside a named-task option (``--dataset`` ...) is a usage error: the
+    user's task function sets those, and silently ignoring one would train something else."""
+    clash = given_options(ctx, NAMED_TASK_OPTIONS) if task_spec is not None else []
     if clash:
         raise ConfigError(f"--task replaces {', '.join(clash)}: the task function sets them; give one or the other")
+
+
+def user_task(spec: str, *, objective_ok: bool = False) -> TrainingTask | Objective:
+    """The task ``--task`` names (see :func:`lrscout.custom.load_task`), or the objective
+    when ``objective_ok`` (select); named-task options beside it are refused before
+    (:func:`refuse_task_clash`, from :func:`command`)."""
+    from ..custom import load_target
+
     task = load_target(spec)
     if isinstance(task, Objective):
         if objective_ok:
@@ -204,6 +198,9 @@ def command(func: Callable[..., None]) -> Callable[..., None]:
         for name, (cls, _) in groups.items():
             kwargs[name] = cls(**{f.name: kwargs.pop(f.name) for f in fields(cls)})
         try:
+            for group in kwargs.values():
+                if isinstance(group, DataOptions):
+                    refuse_task_clash(_ctx, group.task_spec)
             func(**kwargs)
         except LrscoutError as exc:  # the message as the user of this command reads it
             exc.args = (with_flags(str(exc), flags_of(exc.arguments, _ctx.command.params)),)
