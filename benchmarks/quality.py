@@ -75,7 +75,11 @@ LRSCOUT_CODE = ("engine", "curve", "selection", "backends", "schedules", "traini
 
 
 def code_hash(paths: Iterable[str] | None = None) -> str:
-    """sha1 over lrscout source files (all of ``src/lrscout`` when ``paths`` is None)."""
+    """sha1 over what lrscout source files do (all of ``src/lrscout`` when ``paths`` is None).
+
+    Each file is hashed as its syntax tree without docstrings, comments, layout or the
+    annotations of function signatures (:func:`behaviour_dump`), so an edit of types or
+    prose does not invalidate an hour of cached training runs; any change to code does."""
     files: list[Path] = []
     for rel in paths if paths is not None else [""]:
         p = SRC / rel
@@ -84,8 +88,28 @@ def code_hash(paths: Iterable[str] | None = None) -> str:
     for f in files:
         if f.exists():
             h.update(str(f.relative_to(SRC)).encode())
-            h.update(f.read_bytes())
+            h.update(behaviour_dump(f.read_text()).encode())
     return h.hexdigest()[:12]
+
+
+def behaviour_dump(source: str) -> str:
+    """The syntax tree of ``source`` as text, less what cannot change what it computes:
+    docstrings, comments, formatting, and parameter and return annotations (annotated
+    assignments keep theirs: a dataclass field is declared by one)."""
+    import ast
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            node.returns = None
+        if isinstance(node, ast.arg):
+            node.annotation = None
+    return ast.dump(tree, include_attributes=False)
 
 
 # ---------------------------------------------------------------------------- protocols
