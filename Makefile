@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch and torchvision pinned to the releases on this machine's disk (others download GBs).
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test install install-test bench clean
+.PHONY: demo test install install-test bench bench-full clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,7 +30,14 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -q -n 2 tests
 
+# under an hour on 2 cores from an empty cache: speed, fine-tuning and the short-protocol
+# quality sets (development and held-out 2-5, 2 seeds); results in benchmarks/results/hour/
 bench: install
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/run.py --hour
+
+# every quality task, 3 seeds (about 3 hours from an empty cache); updates README.md's tables
+bench-full: install
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/run.py
 

@@ -1,6 +1,11 @@
 """Run lrscout's benchmarks: ``python benchmarks/run.py`` (or ``make bench``).
 
-    python benchmarks/run.py                   all three, full settings (~25-45 min on 2 cores)
+    python benchmarks/run.py --hour            make bench: all three, the short-protocol quality sets
+                                               (development and held-out 2-5, 2 seeds); under an hour
+                                               on 2 cores from an empty cache; results in benchmarks/results/hour/
+    python benchmarks/run.py                   make bench-full: every quality task (the long development
+                                               protocols, held-out 1 with the colour task), 3 seeds;
+                                               about 3 hours from an empty cache, minutes when cached
     python benchmarks/run.py --quick           a few minutes: tiny settings, results under benchmarks/cache/
     python benchmarks/run.py --only speed      one of them (speed, quality, finetune)
     python benchmarks/run.py --seeds 2         fewer seeds per task or setting
@@ -97,6 +102,8 @@ def update_readme(block: str, readme: Path = common.REPO_DIR / "README.md") -> N
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny settings; results go to benchmarks/cache/quick/")
+    ap.add_argument("--hour", action="store_true",
+                    help="the short-protocol quality sets at 2 seeds (no long tasks); results in benchmarks/results/hour/")
     ap.add_argument("--only", choices=("speed", "quality", "finetune"), help="run one benchmark")
     ap.add_argument("--seeds", type=int, help="seeds per task (default 3)")
     ap.add_argument("--tasks", help="comma-separated quality task names: a reduced run of just these")
@@ -119,12 +126,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     cache_root = common.CACHE_DIR / ("quick" if args.quick else "full")
-    out_dir = args.out or (common.CACHE_DIR / "quick" / "results" if args.quick else common.RESULTS_DIR)
+    out_dir = args.out or (common.CACHE_DIR / "quick" / "results" if args.quick
+                           else common.RESULTS_DIR / "hour" if args.hour else common.RESULTS_DIR)
     if args.fresh and cache_root.exists():
         shutil.rmtree(cache_root)
 
     qcfg = quality.QUICK if args.quick else quality.QualityConfig()
     qcfg = dataclasses.replace(qcfg, jobs=args.jobs, select=not args.no_select)
+    if args.hour:
+        args.seeds = args.seeds or 2
+        qcfg = dataclasses.replace(qcfg, long_tasks=False)
     if args.seeds:
         qcfg = dataclasses.replace(qcfg, digits_seeds=tuple(range(args.seeds)), mnist_seeds=tuple(range(args.seeds)),
                                    heldout_seeds=tuple(range(args.seeds)))
@@ -151,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds:
             fcfg = dataclasses.replace(fcfg, settings=tuple((o, n, args.seeds, arms) for o, n, _, arms in fcfg.settings))
         f = finetune.run(fcfg, jobs=args.jobs, out_dir=out_dir, progress=_log)
-    if not args.quick and not args.no_readme and args.only is None and args.out is None and not args.tasks:
+    if not (args.quick or args.hour or args.no_readme) and args.only is None and args.out is None and not args.tasks:
         update_readme(readme_section(q, s, f))
         _log("README.md benchmark section updated")
     _log(f"results in {out_dir}; total {(time.perf_counter() - t0) / 60:.1f} min")

@@ -1,4 +1,4 @@
-"""The benchmark's cache key follows what the code does, not how its text looks."""
+"""The benchmark's cache key follows what the code does; its task sets are what they claim."""
 
 import sys
 from pathlib import Path
@@ -45,3 +45,24 @@ def test_the_hash_covers_the_training_code() -> None:
     h = quality.code_hash(quality.TRAIN_CODE)
     assert len(h) == 12 and h == quality.code_hash(quality.TRAIN_CODE)
     assert h != quality.code_hash(quality.LRSCOUT_CODE)
+
+
+def test_held_out_5_repeats_no_earlier_protocol() -> None:
+    """A held-out set says something only about protocols no rule was tuned on."""
+    def protocol(row: tuple) -> tuple:  # type: ignore[type-arg]
+        return row[1:]  # everything but the name
+
+    earlier = {protocol(r) for rows in (quality.DEV_SHORT, quality.HELDOUT, quality.HELDOUT2, quality.HELDOUT3,
+                                        quality.HELDOUT4) for r in rows}
+    earlier |= {(p.dataset, p.optimizer, p.schedule, p.epochs, p.batch_size, p.limit, p.model, p.augment)
+                for p in quality.QualityConfig().protocols() if p.split == "dev"}
+    assert not {protocol(r) for r in quality.HELDOUT5} & earlier
+
+
+def test_the_hour_tier_leaves_out_only_the_long_tasks() -> None:
+    full = quality.QualityConfig().protocols()
+    hour = quality.QualityConfig(long_tasks=False).protocols()
+    assert {p.split for p in hour} == {"dev", "heldout2", "heldout3", "heldout4", "heldout5"}
+    assert {p.name for p in full} - {p.name for p in hour} == \
+        {p.name for p in full if p.split == "heldout" or (p.split == "dev" and p.epochs >= 3 and p.name not in
+                                                           {r[0] for r in quality.DEV_SHORT})}
