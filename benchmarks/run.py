@@ -48,18 +48,24 @@ def _log(msg: str) -> None:
 def readme_section(q: dict | None, s: dict | None, f: dict | None = None) -> str:
     """The README block: summary tables with date and machine, links to the full results."""
     parts = [README_START, "## Benchmarks", ""]
-    parts += ["Reproduce with `make bench` (installs the `bench` extra, runs `python benchmarks/run.py`; "
-              "see [benchmarks/README.md](benchmarks/README.md)).", ""]
+    parts += ["Reproduce with `make bench-full` (installs the `bench` extra, runs `python benchmarks/run.py`: about "
+              "3 hours on 2 cores from an empty cache); `make bench` runs the short-protocol sets, speed and "
+              "fine-tuning in under an hour (`run.py --hour`); see [benchmarks/README.md](benchmarks/README.md).", ""]
     if q is not None:
         payload = q["payload"]
         n_grid = len(payload["tasks"][0]["grid"]) if payload["tasks"] else 0
+        colour = any(t["task"].startswith("cifar") for t in payload["tasks"])
+        labels = [quality.SPLIT_LABELS[k].split(" (")[0].split()[-1] for k in quality.SPLIT_LABELS
+                  if k not in ("dev", "heldout") and any(t.get("split") == k for t in payload["tasks"])]
+        later = (", ".join(labels[:-1]) + " and " + labels[-1]) if len(labels) > 1 else "".join(labels)
         parts += ["### Learning-rate quality (regret against a grid-search oracle)", "",
                   common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min "
                   f"({payload.get('computed', '?')} of {payload.get('total', '?')} items computed, the rest cached).", "",
-                  f"{len(payload['tasks'])} tasks (SimpleCNN on digits, MNIST subsets and USPS; SGD, SGD+momentum, "
+                  f"{len(payload['tasks'])} tasks (SimpleCNN on digits, MNIST subsets and USPS"
+                  + ("; ResNet-18 on a CIFAR-10 subset with augmentation" if colour else "") + "; SGD, SGD+momentum, "
                   "Adam, AdamW, RMSprop; constant, cosine and step schedules; 1 to 60 epochs, batches 16-256) in sets "
                   "side by side: development (lrscout's rules were measured and tuned on them), held-out 1 (seen "
-                  "once with an earlier rule, so no longer unseen), held-out 2, 3 and 4 (each fixed before any run of "
+                  f"once with an earlier rule, so no longer unseen), held-out {later} (each fixed before any run of "
                   "it, scored after the rules were chosen; see [benchmarks/README.md](benchmarks/README.md)); "
                   f"oracle = best of {n_grid} log-spaced LRs by mean validation accuracy. Regret in test "
                   "accuracy points (lower is better); cost = seconds / training-run equivalents per selection. "
