@@ -246,7 +246,7 @@ def lrscout_overhead(rows: list[dict[str, Any]]) -> dict[str, float]:
     return {r["case"]: r["overhead_pct"] for r in rows if r["tool"] == "lrscout" and math.isfinite(r["overhead_pct"])}
 
 
-def verdict(rows: list[dict[str, Any]], target_pct: float = 5.0) -> str:
+def verdict(rows: list[dict[str, Any]], target_pct: float = 1.0) -> str:
     """One sentence per case: lrscout's overhead against the target and each competitor."""
     out = []
     for case in dict.fromkeys(r["case"] for r in rows):

@@ -61,16 +61,24 @@ def _model_device(model: nn.Module) -> torch.device:
     raise ConfigError("the model has no parameters")
 
 
-def _all_ranks_mean(loss: torch.Tensor) -> torch.Tensor:
+def _distributed() -> bool:
+    """Whether this process is one rank of several (torch.distributed initialised)."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _all_ranks_mean(loss: torch.Tensor, distributed: bool | None = None) -> torch.Tensor:
     """Under torch.distributed, the mean loss over all ranks (else ``loss`` itself).
 
     Every rank then records the same curve and takes the same stop decision at the same
     step; a rank that stopped alone would leave the others hanging in their next
-    gradient all-reduce.
+    gradient all-reduce. ``distributed`` is :func:`_distributed`, asked once per sweep
+    by the caller (it is the same for every step).
     """
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if distributed if distributed is not None else _distributed():
         loss = loss.clone()
         dist.all_reduce(loss, op=dist.ReduceOp.SUM)
         loss /= dist.get_world_size()
@@ -83,7 +91,8 @@ def _batch_loss(model: nn.Module, batch: Batch, criterion: nn.Module, loss_fn: L
     ``(x, y)`` batch, else ``loss_fn(model, batch)`` with the batch on ``device``."""
     if loss_fn is None:
         x, y = batch
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if x.device != device or y.device != device:  # skips two dispatches a step when already there
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         return criterion(model(x), y), len(y)
     batch = to_device(batch, device)
     return scalar_loss(loss_fn(model, batch)), batch_size(batch)
@@ -183,6 +192,7 @@ def find(
     stop_reason: str | None = None
     steps_run = 0  # optimizer steps taken: the history holds fewer with val_every, or after a NaN
     avg, best, beta = 0.0, math.inf, 0.98
+    distributed = _distributed()
     t0 = time.perf_counter()
     try:
         model.train()
@@ -192,20 +202,24 @@ def find(
             for group, ratio in zip(optimizer.param_groups, ratios):
                 group["lr"] = float(lr) * ratio
             optimizer.zero_grad(set_to_none=True)
-            step_loss = torch.zeros((), device=device)
+            step_loss: torch.Tensor | None = None
             for _ in range(accumulation_steps):
                 batch = next(batches)
                 with _autocast(device, amp):
-                    loss = _batch_loss(model, batch, criterion, loss_fn, device)[0] / accumulation_steps
+                    loss = _batch_loss(model, batch, criterion, loss_fn, device)[0]
+                    if accumulation_steps > 1:
+                        loss = loss / accumulation_steps
                 (scaler.scale(loss) if scaler is not None else loss).backward()
-                step_loss += loss.detach().float()
+                part = loss.detach().float()
+                step_loss = part if step_loss is None else step_loss + part
             if scaler is not None:
                 scaler.step(optimizer)
                 scaler.update()
             else:
                 optimizer.step()
             steps_run = i + 1
-            value = float(_all_ranks_mean(step_loss))
+            assert step_loss is not None  # accumulation_steps >= 1
+            value = float(_all_ranks_mean(step_loss, distributed))
             if val_batches is not None:
                 if i % val_every and i != num_iter - 1:
                     continue
