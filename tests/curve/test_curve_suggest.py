@@ -128,6 +128,19 @@ def test_curve_that_only_rises() -> None:
     rec = recommend(LRS, y)
     assert rec.rule.startswith("flat") and rec.onset is not None
     assert rec.low <= rec.lr <= rec.high < rec.onset
+    assert np.log10(rec.onset / rec.lr) == pytest.approx(1.0)  # a decade below where it turns up
+
+
+def test_flat_curve_that_blows_up_gets_a_decade_below_the_onset() -> None:
+    """No descent above the noise, then divergence (a BatchNorm ResNet on CIFAR in 100 steps):
+    the onset is the one landmark; the sweep's start is arbitrary and must not pull the LR down."""
+    rng = np.random.default_rng(1)
+    y = 2.31 + rng.normal(0.0, 0.03, X.shape) + np.where(X > -1.5, 3.0 * (X + 1.5) ** 2, 0.0)
+    for start in (0, 20, 40):  # the same curve seen from sweeps that start lower or higher
+        rec = recommend(LRS[start:], y[start:])
+        assert rec.rule.startswith("flat") and rec.onset is not None
+        assert -1.5 < np.log10(rec.onset) < -0.9
+        assert np.log10(rec.lr) == pytest.approx(np.log10(rec.onset) - 1.0)
 
 
 def test_curve_that_only_descends() -> None:
