@@ -377,23 +377,26 @@ def train_run(protocol: Protocol, seed: int, lr: float | None, lr_free: str | No
     return cache.put("runs", name, cache_key, {**record, "failed": run_collapsed(record, val_stats(splits))})
 
 
-def val_stats(splits: Any) -> tuple[float, int, int]:
-    """(majority-class share, size, number of classes) of a task's validation split: what
-    lrscout's collapse rule needs to know about the data."""
-    labels = splits.val.tensors[1]
-    return float(labels.bincount().max()) / len(labels), len(labels), splits.info.num_classes
+def val_stats(splits: Any) -> tuple[float, int, int, float]:
+    """(majority-class share, size, number of classes, loss of guessing the class
+    frequencies) of a task's validation split: what lrscout's collapse rule needs to know
+    about the data."""
+    from lrscout.protocol import label_stats
+
+    majority, n, prior = label_stats(splits.val.tensors[1])
+    return majority, n, splits.info.num_classes, prior
 
 
-def run_collapsed(run: dict[str, Any], stats: tuple[float, int, int]) -> bool:
+def run_collapsed(run: dict[str, Any], stats: tuple[float, int, int, float]) -> bool:
     """Whether a training run collapsed (diverged, or learned nothing) by lrscout's one rule,
     :func:`lrscout.selection.halving.collapse_note`, as its trials use it."""
     from lrscout.selection.halving import collapse_note
 
-    majority, n_val, classes = stats
+    majority, n_val, classes, prior = stats
     loss = run.get("val_loss")
     finite = loss is not None and math.isfinite(loss)
     return collapse_note(run["val_acc"], loss if finite else None, stopped=run.get("stopped"), majority=majority,
-                         n_val=n_val, num_classes=classes) is not None
+                         n_val=n_val, num_classes=classes, prior=prior) is not None
 
 
 # ---------------------------------------------------------------------------- selection methods

@@ -31,7 +31,8 @@ from .checks import check_arguments
 from .errors import ConfigError
 from .models import build_model, load_pretrained
 from .optim import build_optimizer, get_optimizer
-from .protocol import ACCURACY, Batch, Evaluation, Metric, chance_note, classification_eval, cross_entropy_loss
+from .protocol import (ACCURACY, Batch, Evaluation, Metric, chance_note, classification_eval, cross_entropy_loss,
+                       label_stats)
 
 #: Batch size of validation passes (no gradients: only speed depends on it).
 VAL_BATCH_SIZE = 512
@@ -134,9 +135,8 @@ class Task:
         return classification_eval(model, self.val_loader())
 
     def learned_nothing(self, evaluation: Evaluation) -> str | None:
-        labels = self.splits().val.tensors[1]
-        majority = float(torch.bincount(labels).max()) / len(labels)
-        return chance_note(evaluation.score, evaluation.loss, majority, len(labels), self.splits().info.num_classes)
+        majority, n, prior = label_stats(self.splits().val.tensors[1])
+        return chance_note(evaluation.score, evaluation.loss, majority, n, self.splits().info.num_classes, prior)
 
     def with_optimizer(self, name: str) -> Task:
         return replace(self, optimizer=name)

@@ -9,7 +9,9 @@ import math
 import pytest
 
 from lrscout.errors import ConfigError
-from lrscout.protocol import chance_level
+import torch
+
+from lrscout.protocol import chance_level, label_stats, prior_loss
 from lrscout.selection.halving import (Outcome, Plan, RangeTestPlan, Rung, Trace, check_budget, collapse_note,
                                        plan_halving, plan_range_test, promote, rank, robust_rank, short_length)
 
@@ -220,3 +222,19 @@ def test_chance_level_narrows_with_the_validation_size() -> None:
     assert chance_level(0.1, 100) == pytest.approx(0.1 + 2 * math.sqrt(0.09 / 100) + 0.005)
     assert chance_level(0.1, 10_000) < chance_level(0.1, 1_000) < chance_level(0.1, 100)
     assert chance_level(0.1, 10**9) == pytest.approx(0.1, abs=1e-4)
+
+
+def test_a_run_that_learned_only_the_class_frequencies_collapsed() -> None:
+    """USPS-like unbalanced labels: predicting the frequencies scores the majority class with a
+    loss below ln 10; the rule compares with the frequencies' own loss, not a uniform guess."""
+    counts = [179, 137, 106, 83, 97, 79, 87, 77, 89, 160]  # 1094 validation labels, 16% the largest class
+    labels = torch.repeat_interleave(torch.arange(10), torch.tensor(counts))
+    majority, n, prior = label_stats(labels)
+    assert (majority, n) == (179 / 1094, 1094)
+    assert prior == pytest.approx(prior_loss(counts)) and 2.2 < prior < math.log(10)
+    dead = dict(majority=majority, n_val=n, num_classes=10)
+    assert collapse_note(0.1527, 2.2842, **dead, prior=prior) is not None  # select's returned run in session 13
+    assert collapse_note(0.1527, 2.2842, **dead) is None  # judged against ln 10 it looked healthy
+    assert collapse_note(0.1527, prior - 0.01, **dead, prior=prior) is None  # below the frequencies: learning
+    assert collapse_note(0.60, 2.2842, **dead, prior=prior) is None  # accuracy above chance: learning
+    assert prior_loss([5] * 4) == pytest.approx(math.log(4)) and prior_loss([]) == 0.0

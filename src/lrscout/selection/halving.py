@@ -340,7 +340,7 @@ class Outcome:
 
 
 def collapse_note(val_acc: float, val_loss: float | None, *, majority: float, n_val: int, num_classes: int,
-                  stopped: str | None = None) -> str | None:
+                  stopped: str | None = None, prior: float | None = None) -> str | None:
     """Why a finished run counts as collapsed (diverged, or learned nothing), or ``None``.
 
     The one rule of lrscout, for ``select``'s and ``finetune``'s trials and the benchmarks:
@@ -348,9 +348,10 @@ def collapse_note(val_acc: float, val_loss: float | None, *, majority: float, n_
     when the validation loss is not finite (``None``), or when the accuracy is within
     chance of always answering the most frequent class
     (:func:`~lrscout.protocol.chance_level`: two binomial standard deviations and half an
-    image above it) *and* the loss is no better than a uniform guess
-    (``val_loss >= ln num_classes``). A slow start that has begun to learn (loss below
-    ``ln K``) is not collapsed.
+    image above it) *and* the loss is no better than guessing the class frequencies
+    (``val_loss >= prior``, their entropy, :func:`~lrscout.protocol.prior_loss`; ``ln
+    num_classes`` when not given). A slow start that has begun to learn (loss below that)
+    is not collapsed.
 
     >>> collapse_note(0.1, 2.31, majority=0.1, n_val=100, num_classes=10)
     'chance accuracy (0.100) and a loss no better than a uniform guess (2.310)'
@@ -363,7 +364,7 @@ def collapse_note(val_acc: float, val_loss: float | None, *, majority: float, n_
         return stopped
     if val_loss is None or not math.isfinite(val_loss):
         return "validation loss not finite"
-    return chance_note(val_acc, val_loss, majority, n_val, num_classes)
+    return chance_note(val_acc, val_loss, majority, n_val, num_classes, prior)
 
 
 def rank_key(o: Outcome) -> tuple[bool, float, float, float]:

@@ -45,7 +45,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from .._io import atomic_write
 from ..errors import ConfigError, DataError
-from ..protocol import Evaluation, TrainingTask, loop_hooks, steps_per_epoch
+from ..protocol import Evaluation, TrainingTask, label_stats, loop_hooks, steps_per_epoch
 from ..schedules import ScheduleSpec
 from ..schedules.torch_adapter import set_base_lr
 from ..models import freeze_backbone, param_groups, unfreeze
@@ -388,10 +388,9 @@ def train_trial(task: TrainingTask, spec: TrialSpec, checkpoint_dir: str | Path 
     val_loss = _finite_or_none(result.final_val_loss)
     acc = result.final_val_acc
     if isinstance(task, Task):
-        labels = task.splits().val.tensors[1]
-        majority = float(torch.bincount(labels).max()) / len(labels)
-        note = collapse_note(acc, val_loss, stopped=result.stopped, majority=majority, n_val=len(labels),
-                             num_classes=task.splits().info.num_classes)
+        majority, n_val, prior = label_stats(task.splits().val.tensors[1])
+        note = collapse_note(acc, val_loss, stopped=result.stopped, majority=majority, n_val=n_val,
+                             num_classes=task.splits().info.num_classes, prior=prior)
     else:
         note = result.stopped or ("validation loss not finite" if val_loss is None else
                                   task.learned_nothing(Evaluation(acc, val_loss)))
