@@ -169,7 +169,11 @@ def test_collapsing_short_runs_send_the_search_down_the_ladder(small_select: Sel
     planned = ladder[window_start(len(ladder), r.plan.rungs[0].size):]
     assert [t.spec.lr for t in rung0][-len(planned):] == pytest.approx(planned)
     assert len(rung0) > len(planned)  # candidates were added from below
-    assert sum(not t.collapsed for t in rung0) == r.plan.rungs[1].size  # and no more than needed
+    healthy = sum(not t.collapsed for t in rung0)
+    # no more than needed, unless the ladder's bottom was reached first (a run at chance that
+    # learned only the class frequencies is collapsed: on this 45-image split that is 0.48)
+    assert healthy == r.plan.rungs[1].size or (0 < healthy < r.plan.rungs[1].size
+                                                 and rung0[0].spec.lr == pytest.approx(ladder[0]))
     assert not rung0[0].collapsed  # the descent stopped at the run that made up the number
     assert r.lr in {t.spec.lr for t in rung0 if not t.collapsed}
     assert r.cost_runs > r.plan.cost_runs + r.config["find_cost_runs"] - 1e-9
