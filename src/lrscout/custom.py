@@ -50,7 +50,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from .errors import ConfigError, DataError
 from .optim import build_optimizer as build_named_optimizer
 from .optim import get_optimizer
-from .protocol import (ACCURACY, Batch, Evaluation, LossFn, Metric, TrainingTask, batch_size, chance_note, prior_loss,
+from .protocol import (ACCURACY, Batch, Evaluation, LossFn, Metric, TrainingTask, batch_size, chance_note, class_stats,
                        classification_eval, cross_entropy_loss, scalar_loss, to_device)
 from .state import RngState
 from .task import resolve_device, seed_everything
@@ -128,7 +128,7 @@ class CustomTask:
         self.weight_decay = weight_decay
         self.name = name
         self._identity: dict[str, Any] | None = None
-        self._majority: tuple[float, int, int, float] | None = None
+        self._majority: tuple[float, int, float, int] | None = None
         self._baseline: float | None = None
         resolve_device(device)  # an unknown device fails now
 
@@ -241,11 +241,10 @@ class CustomTask:
                     return None
                 for k, v in zip(*torch.unique(labels, return_counts=True)):
                     counts[int(k)] = counts.get(int(k), 0) + int(v)
-            total = sum(counts.values())
-            if not total:
+            if not sum(counts.values()):
                 return None
-            self._majority = (max(counts.values()) / total, total, max(counts) + 1, prior_loss(list(counts.values())))
-        majority, n, classes, prior = self._majority
+            self._majority = (*class_stats(list(counts.values())), max(counts) + 1)
+        majority, n, prior, classes = self._majority
         return chance_note(evaluation.score, evaluation.loss, majority, n, classes, prior)
 
     def _untrained_loss(self) -> float:

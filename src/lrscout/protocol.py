@@ -253,12 +253,21 @@ def prior_loss(counts: Sequence[int]) -> float:
     return -sum(c / total * math.log(c / total) for c in counts if c > 0) if total else 0.0
 
 
+def class_stats(counts: Sequence[int]) -> tuple[float, int, float]:
+    """(majority-class share, count, :func:`prior_loss`) of per-class image counts: what
+    the collapse rule needs to know about a validation split.
+
+    >>> share, n, prior = class_stats([30, 10, 10, 0, 10])
+    >>> share, n, round(prior, 4)
+    (0.5, 60, 1.2425)
+    """
+    n = sum(counts)
+    return (max(counts) / n if n else 0.0), n, prior_loss(counts)
+
+
 def label_stats(labels: torch.Tensor) -> tuple[float, int, float]:
-    """(majority-class share, count, :func:`prior_loss`) of integer class labels: what the
-    collapse rule needs to know about a validation split."""
-    counts = torch.bincount(labels.long().flatten())
-    n = int(counts.sum())
-    return float(counts.max()) / max(n, 1), n, prior_loss([int(c) for c in counts])
+    """:func:`class_stats` of a tensor of integer class labels."""
+    return class_stats([int(c) for c in torch.bincount(labels.long().flatten())])
 
 
 def chance_note(score: float, loss: float, majority: float, n_val: int, num_classes: int,
