@@ -153,16 +153,20 @@ def test_trials_run_on_a_fixed_thread_count_whatever_the_caller_uses(small_selec
         select(TASK, **KWARGS, threads=0)
 
 
+def _scaled(f: Any, factor: float) -> Any:
+    """The range test ``f`` as if read ``factor`` times too high."""
+    return dataclasses.replace(
+        f, lr=f.lr * factor, interval=(f.interval[0] * factor, f.interval[1] * factor),
+        onset=None if f.onset is None else f.onset * factor,
+        suggestions={k: (None if v is None else v * factor) for k, v in f.suggestions.items()},
+        history_lr=[x * factor for x in f.history_lr],
+    )
+
+
 def test_collapsing_short_runs_send_the_search_down_the_ladder(small_select: SelectResult) -> None:
     """A range test read a decade too high: the budget's top candidates all collapse, so
     rung 0 goes on down the ladder until it has as many healthy runs as the finalists."""
-    f = small_select.find
-    high = dataclasses.replace(
-        f, lr=f.lr * 10, interval=(f.interval[0] * 10, f.interval[1] * 10),
-        onset=None if f.onset is None else f.onset * 10,
-        suggestions={k: (None if v is None else v * 10) for k, v in f.suggestions.items()},
-        history_lr=[x * 10 for x in f.history_lr],
-    )
+    high = _scaled(small_select.find, 10)
     ladder = candidates_for(high)
     r = select(TASK, **KWARGS, find_result=high)
     rung0 = [t for t in r.trials if t.spec.rung == 0]
@@ -210,6 +214,27 @@ def test_a_one_epoch_protocol_is_selected_within_the_default_budget(tmp_path: Pa
     assert r.lr == best.spec.lr
 
 
+def test_the_descent_down_the_ladder_keeps_to_the_budget(tmp_path: Path) -> None:
+    """The default budget's verified pair (digits, one epoch of batch 128: 2.45 runs with the
+    range test) after a range test read a decade too high: both planned candidates collapse
+    in their short runs, so the next LR down is added. Once a short run is healthy, a
+    second finalist no longer fits the budget, so no more candidates are tried and one
+    finalist goes on: the selection costs at most its budget and says why it verified one."""
+    task = Task(dataset="digits", model="simplecnn", optimizer="sgd", batch_size=128)
+    base = select(task, epochs=1, out_dir=tmp_path / "base")
+    r = select(task, epochs=1, out_dir=tmp_path / "high", find_result=_scaled(base.find, 10))
+    rung0 = [t for t in r.trials if t.spec.rung == 0]
+    final = [t for t in r.trials if t.spec.full]
+    added = rung0[:len(rung0) - 2]  # added candidates come first
+    assert all(t.collapsed for t in rung0[-2:]) and added  # the pair at 2.2x and 1x the true onset
+    assert not added[0].collapsed and all(t.collapsed for t in added[1:])  # down until one was healthy
+    assert len(final) == 1 and final[0].spec.candidate == added[0].spec.candidate
+    if len(added) == 1:  # the descent was not forced past the budget
+        assert r.cost_runs <= 2.5 + 1e-9
+    assert any("1 of the 2 planned finalists" in n for n in r.notes)
+    assert r.lr == added[0].spec.lr or any("collapsed on the full protocol" in n for n in r.notes)
+
+
 def test_a_budget_that_buys_no_verified_trial_is_refused_before_any_work(tmp_path: Path) -> None:
     task = Task(dataset="digits", model="simplecnn", optimizer="sgd", batch_size=128)
     with pytest.raises(ConfigError, match=r"budget 1 runs is too small.*use budget >= 1.9"):
@@ -228,3 +253,33 @@ def test_the_range_test_is_charged_the_steps_it_ran(small_select: SelectResult) 
     nan = dataclasses.replace(find, config=old, stopped_early=True, stop_reason="loss became nan at lr=1")
     assert find_cost_steps(diverged) == len(find.history_lr)
     assert find_cost_steps(nan) == len(find.history_lr) + 1
+
+
+@pytest.mark.parametrize("fn", ["cliff", "late_cliff"])
+def test_with_one_healthy_short_run_a_lower_lr_is_tried_as_a_fallback_within_the_budget(fn: str,
+                                                                                        tmp_path: Path) -> None:
+    """The verified pair's upper candidate (0.215) diverges in its short run, the lower (0.1)
+    does not. Two finalists no longer fit the budget, so the next LR down (0.0464) trains
+    its short run only, paid for by the second finalist the collapse freed: the better of the
+    two healthy short runs goes on alone, and the other is kept to fall back on. When the
+    finalist then diverges in the second half (``late_cliff``), the choice is that lower LR."""
+    import lrscout
+    from tests.selection import cliff_objective as co
+
+    objective = lrscout.objective(getattr(co, fn), co.STEPS_PER_EPOCH, resumable=True, name=fn)
+    r = select(objective, epochs=co.EPOCHS, find_result=co.short_sweep(), out_dir=tmp_path)
+    assert r.config["verified"] and [(g.length, g.size) for g in r.plan.rungs] == [(20, 2), (40, 2)]
+    rung0 = sorted((t.spec.lr, t.collapsed) for t in r.trials if t.spec.rung == 0)
+    assert [lr for lr, _ in rung0] == pytest.approx([0.0464, 0.1, 0.215], rel=0.01)
+    assert [c for _, c in rung0] == [False, False, True]
+    final = [t for t in r.trials if t.spec.full]
+    assert [t.spec.lr for t in final] == pytest.approx([0.1], rel=0.01)  # the better short run (nearer 0.07)
+    # the sweep 0.5, two half runs, 0.215's first epoch (it stopped there), one second half (or
+    # its first epoch, where late_cliff stops it): within the budget of 2.5
+    assert r.cost_runs == pytest.approx(0.5 + 2 * 0.5 + 0.1 + (0.5 if fn == "cliff" else 0.1))
+    assert any("1 of the 2 planned finalists" in n for n in r.notes)
+    if fn == "cliff":
+        assert r.lr == final[0].spec.lr
+    else:
+        assert final[0].collapsed and r.lr == pytest.approx(0.0464, rel=0.01)
+        assert any("best candidate below them" in n for n in r.notes)

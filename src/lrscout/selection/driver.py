@@ -99,6 +99,26 @@ def run_trials(
     return [r for r in results if r is not None]
 
 
+def extra_fits(plan: Plan, added: int, finalists: int, spare: float | None) -> bool:
+    """Whether ``added`` short trials beyond rung 0's plan, with ``finalists`` (at most the
+    plan's) going on, cost no more than the plan plus ``spare`` runs (None: no limit).
+
+    Each added short trial costs a rung-0 trial; each finalist fewer than planned saves
+    what taking one on to the end costs.
+
+    >>> from lrscout.selection.halving import Rung
+    >>> pair = Plan((Rung(5, 2), Rung(10, 2)), 10, continued=True)  # a verified pair
+    >>> extra_fits(pair, 1, 2, 0.0), extra_fits(pair, 1, 2, 0.5), extra_fits(pair, 1, 1, 0.0)
+    (False, True, True)
+    """
+    if spare is None:
+        return True
+    later = plan.rungs[1].size if len(plan.rungs) > 1 else 0
+    short = plan.trial_length(0) / plan.length
+    on = plan.trial_length(1) / plan.length if len(plan.rungs) > 1 else 0.0
+    return added * short - (later - min(later, finalists)) * on <= spare + 1e-9
+
+
 def run_rungs(
     task: TrainingTask | Objective,
     plan: Plan,
@@ -112,13 +132,20 @@ def run_rungs(
     on_trial: OnTrial | None = None,
     threads: int | None = THREADS,
     horizon: bool = False,
+    spare: float | None = None,
 ) -> list[list[TrialResult]]:
     """Run the plan's rungs in turn; between rungs the best healthy trials advance.
 
     Rung 0 trains the candidates ``alive``. While fewer of its trials are healthy than the
     next rung takes, it adds the candidates of ``below`` one at a time, in that order
     (``select``: the ladder's next LR down, since collapsing short runs say the LRs are too
-    high; this costs more than the plan). The rungs run stop early when no trial is
+    high). ``spare`` (runs the budget leaves beyond the plan; None: no limit) bounds that
+    (:func:`extra_fits`): with no healthy trial a candidate is added whatever it costs;
+    with some, one is added while it and every healthy trial can still go on within the
+    budget, and else, once, as a short run only, paid for by the finalist that the
+    collapsed trials free (as many finalists go on as there were healthy trials before it:
+    the best of them, and a healthy lower LR is left to fall back on should a finalist
+    collapse at full length). The rungs run stop early when no trial is
     healthy enough to advance; the result holds one list of trials per rung run, each in
     candidate order, added candidates first. ``horizon`` (select, continued plans with one
     finalist): the finalist is the leader's lower neighbour on the ladder
@@ -132,16 +159,26 @@ def run_rungs(
             break
         results = run_trials([spec_for(c, r) for c in alive], task, rundir, backend, on_trial, threads)
         if r == 0:
-            need = plan.rungs[1].size if len(plan.rungs) > 1 else 1
-            while extra and sum(not t.collapsed for t in results) < need:
+            need = take = plan.rungs[1].size if len(plan.rungs) > 1 else 1
+            while extra and (healthy := sum(not t.collapsed for t in results)) < need:
+                added = len(results) - plan.rungs[0].size + 1
+                if healthy and not extra_fits(plan, added, healthy + 1, spare):
+                    if not extra_fits(plan, added, healthy, spare):
+                        log.info("too few healthy short runs, and the budget buys no more: %d finalist(s)", healthy)
+                        break
+                    take = healthy
                 c = extra.pop(0)
-                log.info("too few healthy short runs: adding candidate %d (lr %.3g)", c, spec_for(c, 0).lr)
+                log.info("too few healthy short runs: adding candidate %d (lr %.3g)%s", c, spec_for(c, 0).lr,
+                         " as a short run only" if take < need else "")
                 results = run_trials([spec_for(c, 0)], task, rundir, backend, on_trial, threads) + results
+                if take < need:
+                    break
         rungs.append(results)
         if r + 1 < len(plan.rungs):
             metric = getattr(task, "metric", None)  # ranking reads higher as better
+            size = min(plan.rungs[r + 1].size, take) if r == 0 else plan.rungs[r + 1].size
             keep = promote([dataclasses.replace(outcome(t), score=metric.signed(t.val_acc)) if metric is not None
-                            else outcome(t) for t in results], plan.rungs[r + 1].size, by=by)
+                            else outcome(t) for t in results], size, by=by)
             if horizon and plan.rungs[r + 1].size == 1 and keep:
                 keep = [horizon_finalist([t.spec.candidate for t in results], [t.collapsed for t in results],
                                          keep[0])]
@@ -149,4 +186,4 @@ def run_rungs(
     return rungs
 
 
-__all__ = ["THREADS", "OnTrial", "SpecFor", "backend_for", "outcome", "run_rungs", "run_trials"]
+__all__ = ["THREADS", "OnTrial", "SpecFor", "backend_for", "extra_fits", "outcome", "run_rungs", "run_trials"]

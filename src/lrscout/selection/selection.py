@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -415,7 +416,7 @@ def select(
             rungs = run_rungs(task, plan, window,
                               lambda c, r: _trial_spec(c, ladder[c], r, plan, protocol), rundir, runner,
                               below=range(first - 1, -1, -1), on_trial=on_trial, threads=threads,
-                              horizon=horizon)
+                              horizon=horizon, spare=budget - overhead - plan.cost_runs)
         result = _assemble(task, protocol, ladder, plan, rungs, find, overhead, settings, time.perf_counter() - t0)
         if not keep_checkpoints:
             rundir.remove_checkpoints()
@@ -461,10 +462,18 @@ def _assemble(task: TrainingTask | Objective, protocol: ScheduleSpec, ladder: Se
     top = rungs[-1]
     n_val = _val_size(task) if task.metric.name == "accuracy" else None  # the noise band is for accuracy
     chosen = top[robust_rank([_trace(t, rungs, plan.length, task.metric) for t in top], n_val)[0]]
+    trials = tuple(t for results in rungs for t in results)
+    cost = overhead + sum(t.steps_trained for t in trials) / plan.length
+    budget = float(settings.get("budget") or math.inf)
     extra = len(rungs[0]) - plan.rungs[0].size
     if extra > 0:
-        notes.append(f"too many short runs collapsed at the top of the ladder: {extra} more candidate(s) from "
-                     "below were tried, beyond the planned cost")
+        notes.append(f"too many short runs collapsed at the top of the ladder: {extra} more candidate(s) from below "
+                     "were tried" + ("" if cost <= budget + 1e-9 else
+                                     f", beyond the budget ({cost:.2f} of {budget:g} runs) since none had trained "
+                                     "healthily"))
+    if len(plan.rungs) > 1 and len(rungs) == len(plan.rungs) and len(top) < plan.rungs[-1].size:
+        notes.append(f"{len(top)} of the {plan.rungs[-1].size} planned finalists: too few short runs trained "
+                     "healthily, and the budget bought no more candidates")
     if len(rungs) < len(plan.rungs):
         notes.append("every candidate collapsed in the short runs: no LR reached the full protocol; "
                      "the choice is the least bad short run (check the range test)")
@@ -484,8 +493,6 @@ def _assemble(task: TrainingTask | Objective, protocol: ScheduleSpec, ladder: Se
                   collapsed=t.collapsed, note=t.note)
         for c, t in sorted(latest.items())
     )
-    trials = tuple(t for results in rungs for t in results)
-    cost = overhead + sum(t.steps_trained for t in trials) / plan.length
     schedule = schedule_for(chosen.spec.lr, protocol.kind, protocol.epochs, protocol.steps_per_epoch, **protocol.params)
     config = {**settings, "find_cost_runs": overhead, "candidate_lrs": [ladder[c] for c in sorted(latest)],
               "ladder": list(ladder), "horizon": uses_horizon(plan), "verified": is_verified(plan)}
