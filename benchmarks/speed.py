@@ -64,7 +64,26 @@ class SpeedConfig:
     memory: bool = True
 
 
+@dataclass(frozen=True)
+class Bookkeeping:
+    """The cost of a tool's own work, on a model too small to hide it: a linear layer over
+    batches already in memory, where a training step takes tens of microseconds. Each tool
+    sweeps ``short`` and ``long`` steps; the difference gives its cost per step, the rest
+    its fixed cost (building its objects, snapshot, restore, analysis). A real case's
+    overhead is those costs over that case's step time: measured end to end it drowns in
+    the repetition noise of a shared machine (+-15-35% between repetitions), far above a
+    1% target."""
+
+    short: int = 100
+    long: int = 500
+    reps: int = 15
+    batch_size: int = 64
+    features: int = 16
+    classes: int = 4
+
+
 QUICK = SpeedConfig(cases=(SpeedCase("simplecnn", 64, 40, 3),), limit=3000)
+QUICK_BOOKKEEPING = Bookkeeping(short=50, long=150, reps=3)
 
 TOOLS = ("bare loop", "lrscout", "fastai", "torch-lr-finder", "lightning")
 
@@ -139,6 +158,75 @@ def measure_memory(cfg: SpeedConfig, case: SpeedCase) -> dict[str, float | None]
         return pool.apply(_memory_child, (cfg, case))
 
 
+# ---------------------------------------------------------------------------- bookkeeping (this process)
+
+
+def measure_bookkeeping(cfg: SpeedConfig, bk: Bookkeeping,
+                        progress: Callable[[str], None]) -> dict[str, dict[str, list[float]]]:
+    """Seconds of every tool's sweep of ``bk.short`` and of ``bk.long`` steps on
+    :class:`Bookkeeping`'s linear model, per repetition (interleaved, order rotated)."""
+    import torch
+    from torch import nn
+
+    from lrscout.optim import build_optimizer, get_optimizer
+
+    from competitors import Setup, Sweep
+
+    gen = torch.Generator().manual_seed(0)
+    batches = torch.utils.data.TensorDataset(torch.randn(10, bk.batch_size, bk.features, generator=gen),
+                                             torch.randint(0, bk.classes, (10, bk.batch_size), generator=gen))
+    loader = torch.utils.data.DataLoader(batches, batch_size=None)  # whole batches: no per-image collation
+    setup = Setup(lambda params, lr: build_optimizer(cfg.optimizer, params, lr), loader,
+                  get_optimizer(cfg.optimizer).default_lr)
+
+    def model() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Linear(bk.features, bk.classes)
+
+    for tool in TOOLS:  # first calls pay for imports and lazy initialisation
+        _adapter(tool)(model(), setup, Sweep(cfg.start_lr, cfg.end_lr, 5))
+    seconds: dict[str, dict[str, list[float]]] = {t: {"short": [], "long": []} for t in TOOLS}
+    for rep in range(bk.reps):
+        for tool in TOOLS[rep % len(TOOLS):] + TOOLS[: rep % len(TOOLS)]:
+            for length, steps in (("short", bk.short), ("long", bk.long)):
+                gc.collect()
+                found = _adapter(tool)(model(), setup, Sweep(cfg.start_lr, cfg.end_lr, steps))
+                seconds[tool][length].append(found.seconds)
+    progress("  speed bookkeeping: " + ", ".join(
+        f"{t} {1e6 * (min(seconds[t]['long']) - min(seconds[t]['short'])) / (bk.long - bk.short):.0f} us/step"
+        for t in TOOLS))
+    return seconds
+
+
+def bookkeeping_rows(seconds: dict[str, dict[str, list[float]]], bk: Bookkeeping,
+                     rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each tool's own cost (fastest repetitions, the bare loop's subtracted): per step, from
+    the long and the short sweep's difference, and fixed, what the short sweep leaves; and
+    both as a share of each measured case's sweep (its steps at its bare median step)."""
+
+    def fit(tool: str) -> tuple[float, float]:
+        a, b = min(seconds[tool]["short"]), min(seconds[tool]["long"])
+        per_step = (b - a) / (bk.long - bk.short)
+        return per_step, a - per_step * bk.short
+
+    bare_step, bare_fixed = fit("bare loop")
+    cases = {r["case"]: (r["ms_per_step"] / 1000, r["steps"][0]) for r in rows if r["tool"] == "bare loop"}
+    out = []
+    for tool in TOOLS[1:]:
+        step, fixed = fit(tool)
+        step, fixed = step - bare_step, fixed - bare_fixed
+        out.append({"tool": tool, "us_per_step": 1e6 * step, "fixed_ms": 1e3 * fixed, "bare_us_per_step": 1e6 * bare_step,
+                    "pct_of_case": {c: 100 * (fixed + step * n) / (t * n) for c, (t, n) in cases.items() if t > 0}})
+    return out
+
+
+def bookkeeping_table(bk_rows: list[dict[str, Any]]) -> str:
+    cases = list(dict.fromkeys(c for r in bk_rows for c in r["pct_of_case"]))
+    body = [[f"**{r['tool']}**" if r["tool"] == "lrscout" else r["tool"], f"{r['us_per_step']:.0f}",
+             f"{r['fixed_ms']:.1f}"] + [f"{r['pct_of_case'][c]:.2f}%" for c in cases] for r in bk_rows]
+    return md_table(["tool", "own work, us / step", "fixed, ms"] + [f"share of a {c} sweep" for c in cases], body)
+
+
 # ---------------------------------------------------------------------------- timing (this process)
 
 
@@ -198,7 +286,8 @@ def table(rows: list[dict[str, Any]]) -> str:
                      "x bare loop (fastest reps)", "overhead (median)", "peak MiB over bare"], out)
 
 
-def render(cfg: SpeedConfig, rows: list[dict[str, Any]], env: dict[str, Any], seconds: float, quick: bool) -> str:
+def render(cfg: SpeedConfig, rows: list[dict[str, Any]], env: dict[str, Any], seconds: float, quick: bool,
+           bk_rows: list[dict[str, Any]] | None = None, bk: Bookkeeping | None = None) -> str:
     lines = [
         "# Speed benchmark: range-test overhead over a bare training loop" + (" (QUICK)" if quick else ""),
         "",
@@ -217,27 +306,49 @@ def render(cfg: SpeedConfig, rows: list[dict[str, Any]], env: dict[str, Any], se
         "",
         verdict(rows),
     ]
+    if bk_rows and bk is not None:
+        lines += [
+            "",
+            "## Per-step bookkeeping",
+            "",
+            f"Each tool's own work, measured where nothing hides it: sweeps of {bk.short} and {bk.long} steps on a "
+            f"linear layer ({bk.features} -> {bk.classes}, whole batches of {bk.batch_size} from memory; bare step "
+            f"{bk_rows[0]['bare_us_per_step']:.0f} us), fastest of {bk.reps} interleaved repetitions. Per step: the "
+            "two sweeps' difference over their steps; fixed: what is left of the short sweep (building the tool's "
+            "objects, snapshot, restore, analysis); both less the bare loop's. The share is what both add to each "
+            "case above (its steps at its median bare step).",
+            "",
+            bookkeeping_table(bk_rows),
+            "",
+            bookkeeping_verdict(bk_rows),
+        ]
     return "\n".join(lines)
 
 
-def run(cfg: SpeedConfig, *, quick: bool, out_dir: Path, progress: Callable[[str], None] = print) -> dict[str, Any]:
+def run(cfg: SpeedConfig, *, quick: bool, out_dir: Path, progress: Callable[[str], None] = print,
+        bookkeeping: Bookkeeping | None = None) -> dict[str, Any]:
     import torch
 
     common.init_worker(cfg.threads)
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     raw: dict[str, Any] = {}
+    bk = bookkeeping or (QUICK_BOOKKEEPING if quick else Bookkeeping())
+    micros = measure_bookkeeping(cfg, bk, progress)
+    raw["bookkeeping"] = micros
     for case in cfg.cases:
         timing = measure_time(cfg, case, progress)
         memory = measure_memory(cfg, case) if cfg.memory else None
         raw[case.name] = {"timing": timing, "memory": memory}
         rows += _summarise(case, timing, memory)
+    bk_rows = bookkeeping_rows(micros, bk, rows)
     seconds = time.perf_counter() - t0
     env = common.environment()
     env["torch_threads"] = torch.get_num_threads()
-    markdown = render(cfg, rows, env, seconds, quick)
+    markdown = render(cfg, rows, env, seconds, quick, bk_rows, bk)
     payload = {"benchmark": "speed", "quick": quick, "config": dataclasses.asdict(cfg), "environment": env,
-               "seconds": seconds, "rows": rows, "raw": raw}
+               "seconds": seconds, "rows": rows, "bookkeeping": bk_rows,
+               "bookkeeping_config": dataclasses.asdict(bk), "raw": raw}
     common.write_result("speed", markdown, payload, out_dir)
     return {"markdown": markdown, "payload": payload, "rows": rows}
 
@@ -259,3 +370,17 @@ def verdict(rows: list[dict[str, Any]], target_pct: float = 1.0) -> str:
         beaten = f"; lower: {', '.join(lower)}" if lower else "; lower than every competitor"
         out.append(f"{case}: lrscout {ours['overhead_pct']:+.1f}% ({status} the {target_pct:.0f}% target{beaten})")
     return "lrscout range-test overhead over the bare loop (median): " + "; ".join(out) + "."
+
+
+def bookkeeping_verdict(bk_rows: list[dict[str, Any]], target_pct: float = 1.0) -> str:
+    """lrscout's own per-step cost against the target, on every measured case."""
+    ours = next((r for r in bk_rows if r["tool"] == "lrscout"), None)
+    if ours is None or not ours["pct_of_case"]:
+        return ""
+    worst = max(ours["pct_of_case"].values())
+    others = [r for r in bk_rows if r["tool"] != "lrscout"]
+    lower = [r["tool"] for r in others if r["us_per_step"] < ours["us_per_step"]]
+    return (f"lrscout's own work: {ours['us_per_step']:.0f} us per step and {ours['fixed_ms']:.1f} ms per sweep, at "
+            f"most {worst:.2f}% of a measured case's sweep ({'within' if worst <= target_pct else 'OVER'} the "
+            f"{target_pct:.0f}% target); "
+            + (f"lower: {', '.join(lower)}." if lower else "lower than every competitor's."))
