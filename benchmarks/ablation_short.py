@@ -179,6 +179,10 @@ def windows(row: dict[str, Any], n_val: int) -> dict[str, float]:
         a, b = (ordinal.get(top - i, f"{top - i}th") for i in (pair[-1], pair[0]))
         name = f"pair: two full runs, {a} and {b} from the top"
         out[name] = full_choice(row, [ladder[i] for i in pair], n_val) if (continued and single) else choose(window)
+    for a, b in ((3, 5), (2, 4), (4, 6)):  # two full runs spread over three ladder points (session 14)
+        lrs = [ladder[top - j] for j in (a, b) if top - j >= 0]
+        name = f"pair spread: two full runs, {a}{'nd' if a == 2 else 'rd' if a == 3 else 'th'} and {b}th from the top"
+        out[name] = full_choice(row, lrs, n_val) if (continued and single) else choose(window)
     for a, b in ((2, 4), (3, 5), (3, 6)):  # more verified finalists (a larger budget: one per extra run)
         lrs = [ladder[top - j] for j in range(a, b + 1) if top - j >= 0]
         name = f"verified: best of {len(lrs)} full runs, {a}{'nd' if a == 2 else 'rd'} to {b}th from the top [budget +{len(lrs) - 2}]"

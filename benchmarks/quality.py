@@ -71,7 +71,7 @@ SRC = common.REPO_DIR / "src" / "lrscout"
 TRAIN_CODE = ("training/loop.py", "data.py", "models.py", "models", "optim.py", "task.py", "schedules")
 #: Code whose change invalidates cached lrscout selections (find and select, not finetune/CLI).
 LRSCOUT_CODE = ("engine", "curve", "selection", "backends", "schedules", "training", "state.py", "results.py",
-                "optim.py", "task.py", "data.py", "models.py", "models", "errors.py")
+                "protocol.py", "optim.py", "task.py", "data.py", "models.py", "models", "errors.py")
 
 
 def code_hash(paths: Iterable[str] | None = None) -> str:
