@@ -84,6 +84,10 @@ def readme_section(q: dict | None, s: dict | None, f: dict | None = None) -> str
                   common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min.", "",
                   "Details: [benchmarks/results/speed.md](benchmarks/results/speed.md).", "",
                   speed.table(payload["rows"]), "", speed.verdict(payload["rows"]), ""]
+        if payload.get("bookkeeping"):
+            parts += ["Each tool's own work, measured on a linear layer where nothing hides it (sweeps of two lengths; "
+                      "see the details):", "", speed.bookkeeping_table(payload["bookkeeping"]), "",
+                      speed.bookkeeping_verdict(payload["bookkeeping"]), ""]
     if f is not None:
         payload = f["payload"]
         parts += ["### Fine-tuning (digits-pretrained SimpleCNN -> MNIST subsets)", "",

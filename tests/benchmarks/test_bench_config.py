@@ -71,3 +71,26 @@ def test_the_hour_tier_leaves_out_only_the_long_tasks() -> None:
     assert {p.name for p in full} - {p.name for p in hour} == \
         {p.name for p in full if p.split == "heldout" or (p.split == "dev" and p.epochs >= 3 and p.name not in
                                                            {r[0] for r in quality.DEV_SHORT})}
+
+
+def test_bookkeeping_splits_each_tools_cost_into_per_step_and_fixed() -> None:
+    """Sweeps of 100 and 500 steps: the difference over 400 steps is the cost per step, the
+    rest of the short sweep the fixed cost; both less the bare loop's, and as a share of a
+    measured case's sweep (its steps at its bare step time). Fastest repetitions count."""
+    import speed
+
+    bk = speed.Bookkeeping(short=100, long=500)
+
+    def sweeps(per_step: float, fixed: float) -> dict[str, list[float]]:
+        return {"short": [fixed + 100 * per_step, 9.0], "long": [fixed + 500 * per_step, 9.0]}
+
+    seconds = {t: sweeps(50e-6, 0.001) for t in speed.TOOLS}
+    seconds["lrscout"] = sweeps(60e-6, 0.003)  # 10 us a step and 2 ms a sweep more than bare
+    rows = [{"case": "simplecnn b64", "tool": "bare loop", "ms_per_step": 4.0, "steps": [100]}]
+    out = {r["tool"]: r for r in speed.bookkeeping_rows(seconds, bk, rows)}
+    ours = out["lrscout"]
+    assert abs(ours["us_per_step"] - 10.0) < 1e-6 and abs(ours["fixed_ms"] - 2.0) < 1e-6
+    # (2 ms + 100 x 10 us) over 100 steps of 4 ms
+    assert abs(ours["pct_of_case"]["simplecnn b64"] - 0.75) < 1e-9
+    assert abs(out["fastai"]["us_per_step"]) < 1e-6
+    assert "0.75% of a measured case's sweep (within the 1% target)" in speed.bookkeeping_verdict(list(out.values()))
