@@ -123,10 +123,10 @@ def test_the_horizon_plan_gets_a_ladder_a_third_of_a_decade_apart() -> None:
 def test_after_a_short_sweep_the_budget_buys_verified_finalists() -> None:
     """A 10-step protocol: the 20-step sweep's ladder hangs from the onset at a 1/3-decade
     spacing, and the horizon plan's budget (3 half runs + 1 finalist = 2 runs) goes to two
-    candidates trained to the end: the ladder's 3rd and 5th points from the top (two thirds
-    of a decade and 1.33 decades below the onset); three take the 3rd to 5th."""
+    candidates trained to the end: the ladder's 3rd and 4th points from the top."""
+    from lrscout.selection.candidates import window_start
     from lrscout.selection.halving import is_verified
-    from lrscout.selection.selection import VERIFIED_LOWER, ladder_and_plan, rung0_candidates, window_shift
+    from lrscout.selection.selection import VERIFIED_LOWER, ladder_and_plan, window_shift
 
     find = _find(1e-4, 1e-2, onset=0.03, num_iter=20)
     ladder, plan = ladder_and_plan(find, 10, 2.5, overhead=0.45, continued=True, quantum=1)
@@ -134,14 +134,14 @@ def test_after_a_short_sweep_the_budget_buys_verified_finalists() -> None:
     assert plan.cost_runs == pytest.approx(2.0)
     assert ladder[-1] == pytest.approx(0.03) and all(b / a == pytest.approx(10 ** (1 / 3))
                                                       for a, b in zip(ladder, ladder[1:]))
+    first = window_start(len(ladder), 2, lower=window_shift(find, plan))
     assert window_shift(find, plan) == VERIFIED_LOWER
-    pair = rung0_candidates(find, plan, len(ladder))
-    assert [ladder[i] for i in pair] == pytest.approx([0.03 / 10 ** (4 / 3), 0.03 / 10 ** (2 / 3)])
+    assert [ladder[i] for i in (first, first + 1)] == pytest.approx([0.003, 0.03 / 10 ** (2 / 3)])
     # each further run of budget buys one more verified finalist, reaching further down
     ladder3, three = ladder_and_plan(find, 10, 3.5, overhead=0.45, continued=True, quantum=1)
     assert [(r.length, r.size) for r in three.rungs] == [(5, 3), (10, 3)] and three.cost_runs == pytest.approx(3.0)
-    assert [ladder3[i] for i in rung0_candidates(find, three, len(ladder3))] == \
-        pytest.approx([0.03 / 10 ** (4 / 3), 0.003, 0.03 / 10 ** (2 / 3)])
+    first = window_start(len(ladder3), 3, lower=window_shift(find, three))
+    assert ladder3[first:first + 3] == pytest.approx([0.03 / 10 ** (4 / 3), 0.003, 0.03 / 10 ** (2 / 3)])
     # a restarted plan (a decaying schedule) is not continued: ordinary halving
     _, restarted = ladder_and_plan(find, 10, 2.5, overhead=0.45, continued=False, quantum=1)
     assert not is_verified(restarted)

@@ -201,13 +201,13 @@ def test_a_one_epoch_protocol_is_selected_within_the_default_budget(tmp_path: Pa
     assert len(final) == 2 and r.lr in {t.spec.lr for t in final}
     assert all(t.spec.start_step == 5 and t.spec.parent == f"r0-c{t.spec.candidate}" for t in final)
     assert any(not t.collapsed for t in final) and r.score > 0.3  # ten steps of a healthy LR learn something
-    # a short sweep's ladder, 1/3 decade apart; the pair is its 3rd and 5th points from the top
+    # a short sweep's ladder, 1/3 decade apart; the pair is its 3rd and 4th points from the top
     ladder = candidates_for(r.find, fine=True)
     assert r.config["ladder"] == pytest.approx(ladder)
     assert all(b / a == pytest.approx(10 ** (1 / 3), rel=0.15) for a, b in zip(ladder, ladder[1:]))
     rung0 = [t for t in r.trials if t.spec.rung == 0]
     assert r.config["verified"] and not r.config["horizon"]
-    assert [t.spec.candidate for t in rung0][-2:] == [len(ladder) - 5, len(ladder) - 3]
+    assert [t.spec.candidate for t in rung0][-2:] == [len(ladder) - 4, len(ladder) - 3]
     # the choice is the better finalist at full length (robust rank over the late evaluations)
     traces = [_trace(t, [list(r.trials)], r.plan.length) for t in final]
     best = final[robust_rank(traces, len(task.splits().val))[0]]
@@ -258,11 +258,11 @@ def test_the_range_test_is_charged_the_steps_it_ran(small_select: SelectResult) 
 @pytest.mark.parametrize("fn", ["cliff", "late_cliff"])
 def test_with_one_healthy_short_run_a_lower_lr_is_tried_as_a_fallback_within_the_budget(fn: str,
                                                                                         tmp_path: Path) -> None:
-    """The verified pair's upper candidate (0.215) diverges in its short run, the lower
-    (0.0464) does not. Two finalists no longer fit the budget, so the next LR down (0.0215)
-    trains its short run only, paid for by the second finalist the collapse freed: the better
-    of the two healthy short runs goes on alone, and the other is kept to fall back on. When
-    the finalist then diverges in the second half (``late_cliff``), the choice is that lower LR."""
+    """The verified pair's upper candidate (0.215) diverges in its short run, the lower (0.1)
+    does not. Two finalists no longer fit the budget, so the next LR down (0.0464) trains
+    its short run only, paid for by the second finalist the collapse freed: the better of the
+    two healthy short runs goes on alone, and the other is kept to fall back on. When the
+    finalist then diverges in the second half (``late_cliff``), the choice is that lower LR."""
     import lrscout
     from tests.selection import cliff_objective as co
 
@@ -270,10 +270,10 @@ def test_with_one_healthy_short_run_a_lower_lr_is_tried_as_a_fallback_within_the
     r = select(objective, epochs=co.EPOCHS, find_result=co.short_sweep(), out_dir=tmp_path)
     assert r.config["verified"] and [(g.length, g.size) for g in r.plan.rungs] == [(20, 2), (40, 2)]
     rung0 = sorted((t.spec.lr, t.collapsed) for t in r.trials if t.spec.rung == 0)
-    assert [lr for lr, _ in rung0] == pytest.approx([0.0215, 0.0464, 0.215], rel=0.01)
+    assert [lr for lr, _ in rung0] == pytest.approx([0.0464, 0.1, 0.215], rel=0.01)
     assert [c for _, c in rung0] == [False, False, True]
     final = [t for t in r.trials if t.spec.full]
-    assert [t.spec.lr for t in final] == pytest.approx([0.0464], rel=0.01)  # the better short run (nearer 0.07)
+    assert [t.spec.lr for t in final] == pytest.approx([0.1], rel=0.01)  # the better short run (nearer 0.07)
     # the sweep 0.5, two half runs, 0.215's first epoch (it stopped there), one second half (or
     # its first epoch, where late_cliff stops it): within the budget of 2.5
     assert r.cost_runs == pytest.approx(0.5 + 2 * 0.5 + 0.1 + (0.5 if fn == "cliff" else 0.1))
@@ -281,5 +281,5 @@ def test_with_one_healthy_short_run_a_lower_lr_is_tried_as_a_fallback_within_the
     if fn == "cliff":
         assert r.lr == final[0].spec.lr
     else:
-        assert final[0].collapsed and r.lr == pytest.approx(0.0215, rel=0.01)
+        assert final[0].collapsed and r.lr == pytest.approx(0.0464, rel=0.01)
         assert any("best candidate below them" in n for n in r.notes)

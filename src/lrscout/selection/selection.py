@@ -19,11 +19,10 @@
    (:func:`window_shift`), and the ladder keeps a 1/3-decade spacing so that the step is
    that factor (:func:`ladder_and_plan`). After a short sweep (a short protocol) the
    budget buys verified finalists instead: two at the default budget (two thirds of a
-   decade and 1.33 decades below the onset, :func:`rung0_candidates`), one more per extra
-   run, all trained to the end and compared there
-   (:func:`~lrscout.selection.halving.verified_plan`). When short runs collapse, LRs from
-   further down the ladder are added within the budget (see
-   :func:`~lrscout.selection.driver.run_rungs`).
+   decade and a decade below the onset), one more per extra run, all trained to the end
+   and compared there (:func:`~lrscout.selection.halving.verified_plan`). When short runs
+   collapse, LRs from further down the ladder are added within the budget
+   (:func:`~lrscout.selection.driver.run_rungs`).
 4. The choice: the best finalist by validation accuracy over the last quarter of the
    full protocol, where finalists within one standard error of the best (on the
    validation split's size) count as tied and the lower validation loss decides
@@ -187,13 +186,10 @@ def short_sweep(find: FindResult) -> bool:
 
 
 #: Ladder steps below the top where a :func:`~lrscout.selection.halving.verified_plan`'s
-#: candidates start (after a short sweep, whose ladder hangs from the onset) ...
+#: candidates start (after a short sweep, whose ladder hangs from the onset): two are the
+#: ladder's 3rd and 4th points from the top, onset / 10**(2/3) and onset / 10; more
+#: reach further down.
 VERIFIED_LOWER = 2
-#: ... and how many ladder points from there they cover at least: two verified finalists
-#: take the ends, the ladder's 3rd and 5th points from the top (onset / 10**(2/3) and
-#: onset / 10**(4/3)); three take every point; more reach further down
-#: (:func:`rung0_candidates`).
-VERIFIED_SPAN = 3
 
 
 def window_shift(find: FindResult, plan: Plan) -> int:
@@ -209,8 +205,7 @@ def window_shift(find: FindResult, plan: Plan) -> int:
     window stays (-0.1 points at the top, +0.5 one step lower, on the 10-epoch ones).
     With the 1/3-decade ladder of :func:`ladder_and_plan`, on 9 short development protocols
     (4 of them Adam/AdamW/RMSprop) x 3 seeds, the horizon guess lands +0.9 points from the
-    grid oracle; the pair at the 3rd and 4th points from the top, compared at full length
-    (before the pair was spread, :func:`rung0_candidates`),
+    grid oracle; the pair at the 3rd and 4th points from the top, compared at full length,
     -0.1 (worst task +0.6), the 3rd to 5th -0.3; the pair one step higher +2.7: most of the
     best final LRs of these short protocols sit a decade below the short sweep's onset
     (``benchmarks/results/ablation-short.md``).
@@ -219,40 +214,6 @@ def window_shift(find: FindResult, plan: Plan) -> int:
     if short and is_verified(plan):
         return VERIFIED_LOWER
     return 1 if (short and uses_horizon(plan)) else 0
-
-
-def rung0_candidates(find: FindResult, plan: Plan, ladder_size: int) -> list[int]:
-    """Ladder indices (rising with the LR) that rung 0 trains: ``plan.rungs[0].size``
-    neighbours at :func:`window_shift` steps below the ladder's top (as far as the ladder
-    reaches), except that verified finalists after a short sweep spread over at least
-    :data:`VERIFIED_SPAN` points, evenly (two: the span's ends).
-
-    Why the spread: a pair of neighbours a third of a decade apart sometimes sits wholly at
-    the collapse cliff of a 1-2 epoch plain-SGD run, where one seed's accuracy falls 30
-    points between neighbouring LRs. On the 14 short development protocols x 3 seeds
-    (``benchmarks/results/ablation-short.md``, session 14) the pair at the 3rd and 5th
-    points from the top lands +0.83 points from the grid oracle (worst task +4.7) against
-    +1.02 (worst +10.8) for the 3rd and 4th, at the same cost; three verified finalists
-    (3rd to 5th) +0.07.
-
-    >>> from lrscout.selection.halving import Plan, Rung
-    >>> pair = Plan((Rung(5, 2), Rung(10, 2)), 10, continued=True)
-    >>> short = FindResult(lr=0.01, interval=(0.001, 0.1), suggestions={}, history_lr=(), history_loss=(),
-    ...                    smoothed=(), onset=0.5, rule="", stopped_early=False, config={"num_iter": 20})
-    >>> rung0_candidates(short, pair, 6), rung0_candidates(short, pair, 4)
-    ([1, 3], [0, 2])
-    >>> three = Plan((Rung(5, 3), Rung(10, 3)), 10, continued=True)
-    >>> rung0_candidates(short, three, 6)
-    [1, 2, 3]
-    """
-    n = plan.rungs[0].size
-    shift = window_shift(find, plan)
-    span = max(n, VERIFIED_SPAN) if shift == VERIFIED_LOWER and short_sweep(find) and is_verified(plan) else n
-    first = window_start(ladder_size, span, lower=shift)
-    points = list(range(first, min(ladder_size, first + span)))
-    if len(points) <= n:
-        return points
-    return sorted({points[round(i * (len(points) - 1) / (n - 1))] for i in range(n)}) if n > 1 else points[-1:]
 
 
 def candidates_for(find: FindResult, *, per_decade: float = PER_DECADE, max_count: int = MAX_COUNT,
@@ -448,14 +409,15 @@ def select(
         ladder, plan = ladder_and_plan(find, total, budget, overhead=overhead, continued=continued, quantum=quantum,
                                        per_decade=per_decade, max_count=max_candidates)
         horizon = uses_horizon(plan)
-        window = rung0_candidates(find, plan, len(ladder))
+        first = window_start(len(ladder), plan.rungs[0].size, lower=window_shift(find, plan))
+        window = range(first, min(len(ladder), first + plan.rungs[0].size))
         log.info("%d candidates %s, plan %s", len(window), [f"{ladder[c]:.3g}" for c in window],
                  plan.to_json())
 
         with runner:
             rungs = run_rungs(task, plan, window,
                               lambda c, r: _trial_spec(c, ladder[c], r, plan, protocol), rundir, runner,
-                              below=range(window[0] - 1, -1, -1), on_trial=on_trial, threads=threads,
+                              below=range(first - 1, -1, -1), on_trial=on_trial, threads=threads,
                               horizon=horizon, spare=budget - overhead - plan.cost_runs)
         result = _assemble(task, protocol, ladder, plan, rungs, find, overhead, settings, time.perf_counter() - t0)
         if not keep_checkpoints:
@@ -543,6 +505,5 @@ def _assemble(task: TrainingTask | Objective, protocol: ScheduleSpec, ladder: Se
 
 
 __all__ = ["DEFAULT_BUDGET", "candidates_for", "find_cost_runs", "is_continued", "ladder_and_plan", "prefix_exact",
-           "range_test_plan", "rung0_candidates", "run_range_test", "run_trials", "select", "short_sweep",
-           "steps_per_epoch",
+           "range_test_plan", "run_range_test", "run_trials", "select", "short_sweep", "steps_per_epoch",
            "uses_horizon", "window_shift"]
