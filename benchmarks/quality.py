@@ -469,6 +469,11 @@ print("RESULT " + json.dumps({"lr": r.lr, "runs": r.cost_runs, "score": r.score,
 """
 
 
+class SelectKilled(RuntimeError):
+    """The selection's process was killed by a signal (the benchmark stopped, the OOM
+    killer): no outcome of lrscout's, so it is never cached as a failed selection."""
+
+
 def _run_select(protocol: Protocol, seed: int, budget: float | None = None) -> tuple[float | None, dict[str, Any], float]:
     """``lrscout.select`` on the task with its defaults (candidates; budget unless given), in a
     fresh process as a user runs it: its chosen LR, its own record (cost in training runs of
@@ -488,6 +493,8 @@ def _run_select(protocol: Protocol, seed: int, budget: float | None = None) -> t
                          env=env, cwd=str(common.REPO_DIR), timeout=3600)
     wall = time.perf_counter() - t0
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if out.returncode < 0:
+        raise SelectKilled(f"the selection process was killed by signal {-out.returncode}")
     if out.returncode != 0 or not lines:
         raise RuntimeError((out.stderr.strip().splitlines() or ["select failed"])[-1])
     record = json.loads(lines[-1][len("RESULT "):])
@@ -523,6 +530,8 @@ def select_run(protocol: Protocol, seed: int, finder: str, cache_key: dict[str, 
                           _default_lr(protocol.optimizer))
             found = adapter(model, setup)
             suggestions, seconds, steps, extra = found.suggestions, found.seconds, found.steps, found.extra
+    except SelectKilled:
+        raise
     except Exception as exc:  # a finder that crashes is a failed selection, not a crashed benchmark
         log.warning("%s failed on %s seed %d: %s", finder, protocol.name, seed, exc)
         error = f"{type(exc).__name__}: {exc}"[:300]

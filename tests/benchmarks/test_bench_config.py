@@ -2,6 +2,7 @@
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +95,29 @@ def test_bookkeeping_splits_each_tools_cost_into_per_step_and_fixed() -> None:
     assert abs(ours["pct_of_case"]["simplecnn b64"] - 0.75) < 1e-9
     assert abs(out["fastai"]["us_per_step"]) < 1e-6
     assert "0.75% of a measured case's sweep (within the 1% target)" in speed.bookkeeping_verdict(list(out.values()))
+
+
+def test_a_killed_selection_process_is_not_cached_as_a_failed_selection(tmp_path: Path, monkeypatch: Any) -> None:
+    """A selection whose process died by a signal (the benchmark was stopped) says nothing
+    about lrscout: it raises, and nothing is cached; a selection that exits with an error is
+    a failed selection, cached as such."""
+    import subprocess
+
+    proto = next(p for p in quality.QualityConfig().protocols() if p.name == "digits-sgdm-1ep-b64")
+    key = {"protocol": proto.name, "finder": "lrscout-select", "seed": 0, "version": "test"}
+
+    def killed(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(args, -9, "", "")
+
+    monkeypatch.setattr(subprocess, "run", killed)
+    with pytest.raises(quality.SelectKilled, match="signal 9"):
+        quality.select_run(proto, 0, "lrscout-select", key, str(tmp_path))
+    assert not list(tmp_path.rglob("*.json"))
+
+    def crashed(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(args, 1, "", "Traceback ...\nValueError: bad")
+
+    monkeypatch.setattr(subprocess, "run", crashed)
+    got = quality.select_run(proto, 0, "lrscout-select", key, str(tmp_path))
+    assert got["error"] == "RuntimeError: ValueError: bad" and got["suggestions"] == {"lrscout-select": None}
+    assert len(list(tmp_path.rglob("*.json"))) == 1
