@@ -45,7 +45,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from .._io import atomic_write
 from ..errors import ConfigError, DataError
-from ..protocol import Evaluation, TrainingTask, label_stats, loop_hooks, steps_per_epoch
+from ..protocol import Evaluation, TrainingTask, loop_hooks, steps_per_epoch
 from ..schedules import ScheduleSpec
 from ..schedules.torch_adapter import set_base_lr
 from ..models import freeze_backbone, param_groups, unfreeze
@@ -53,7 +53,6 @@ from ..task import Task
 from ..training import fit
 from ..training.loop import FitResult
 from ..training.result import TrainResult
-from .halving import collapse_note
 
 log = logging.getLogger(__name__)
 
@@ -387,13 +386,9 @@ def train_trial(task: TrainingTask, spec: TrialSpec, checkpoint_dir: str | Path 
     )
     val_loss = _finite_or_none(result.final_val_loss)
     acc = result.final_val_acc
-    if isinstance(task, Task):
-        majority, n_val, prior = label_stats(task.splits().val.tensors[1])
-        note = collapse_note(acc, val_loss, stopped=result.stopped, majority=majority, n_val=n_val,
-                             num_classes=task.splits().info.num_classes, prior=prior)
-    else:
-        note = result.stopped or ("validation loss not finite" if val_loss is None else
-                                  task.learned_nothing(Evaluation(acc, val_loss)))
+    # halving.collapse_note's rule, with the task's own learned_nothing (a named Task's is the chance rule)
+    note = result.stopped if result.stopped is not None else (
+        "validation loss not finite" if val_loss is None else task.learned_nothing(Evaluation(acc, val_loss)))
     outcome = TrialResult(
         spec=spec, val_acc=acc, val_loss=val_loss, collapsed=note is not None, history=history, note=note,
         steps_trained=len(result.step_loss), seconds=time.perf_counter() - t0, task=task.to_json(),
