@@ -192,10 +192,15 @@ def measure_bookkeeping(cfg: SpeedConfig, bk: Bookkeeping,
                 gc.collect()
                 found = _adapter(tool)(model(), setup, Sweep(cfg.start_lr, cfg.end_lr, steps))
                 seconds[tool][length].append(found.seconds)
-    progress("  speed bookkeeping: " + ", ".join(
-        f"{t} {1e6 * (min(seconds[t]['long']) - min(seconds[t]['short'])) / (bk.long - bk.short):.0f} us/step"
-        for t in TOOLS))
+    progress("  speed bookkeeping: " + ", ".join(f"{t} {1e6 * _fit(seconds[t], bk)[0]:.0f} us/step" for t in TOOLS))
     return seconds
+
+
+def _fit(sweeps: dict[str, list[float]], bk: Bookkeeping) -> tuple[float, float]:
+    """(seconds per step, fixed seconds) of one tool, from its fastest short and long sweeps."""
+    a, b = min(sweeps["short"]), min(sweeps["long"])
+    per_step = (b - a) / (bk.long - bk.short)
+    return per_step, a - per_step * bk.short
 
 
 def bookkeeping_rows(seconds: dict[str, dict[str, list[float]]], bk: Bookkeeping,
@@ -203,17 +208,11 @@ def bookkeeping_rows(seconds: dict[str, dict[str, list[float]]], bk: Bookkeeping
     """Each tool's own cost (fastest repetitions, the bare loop's subtracted): per step, from
     the long and the short sweep's difference, and fixed, what the short sweep leaves; and
     both as a share of each measured case's sweep (its steps at its bare median step)."""
-
-    def fit(tool: str) -> tuple[float, float]:
-        a, b = min(seconds[tool]["short"]), min(seconds[tool]["long"])
-        per_step = (b - a) / (bk.long - bk.short)
-        return per_step, a - per_step * bk.short
-
-    bare_step, bare_fixed = fit("bare loop")
+    bare_step, bare_fixed = _fit(seconds["bare loop"], bk)
     cases = {r["case"]: (r["ms_per_step"] / 1000, r["steps"][0]) for r in rows if r["tool"] == "bare loop"}
     out = []
     for tool in TOOLS[1:]:
-        step, fixed = fit(tool)
+        step, fixed = _fit(seconds[tool], bk)
         step, fixed = step - bare_step, fixed - bare_fixed
         out.append({"tool": tool, "us_per_step": 1e6 * step, "fixed_ms": 1e3 * fixed, "bare_us_per_step": 1e6 * bare_step,
                     "pct_of_case": {c: 100 * (fixed + step * n) / (t * n) for c, (t, n) in cases.items() if t > 0}})
@@ -334,14 +333,14 @@ def run(cfg: SpeedConfig, *, quick: bool, out_dir: Path, progress: Callable[[str
     rows: list[dict[str, Any]] = []
     raw: dict[str, Any] = {}
     bk = bookkeeping or (QUICK_BOOKKEEPING if quick else Bookkeeping())
-    micros = measure_bookkeeping(cfg, bk, progress)
-    raw["bookkeeping"] = micros
+    bk_seconds = measure_bookkeeping(cfg, bk, progress)
+    raw["bookkeeping"] = bk_seconds
     for case in cfg.cases:
         timing = measure_time(cfg, case, progress)
         memory = measure_memory(cfg, case) if cfg.memory else None
         raw[case.name] = {"timing": timing, "memory": memory}
         rows += _summarise(case, timing, memory)
-    bk_rows = bookkeeping_rows(micros, bk, rows)
+    bk_rows = bookkeeping_rows(bk_seconds, bk, rows)
     seconds = time.perf_counter() - t0
     env = common.environment()
     env["torch_threads"] = torch.get_num_threads()
