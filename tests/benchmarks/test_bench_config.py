@@ -121,3 +121,27 @@ def test_a_killed_selection_process_is_not_cached_as_a_failed_selection(tmp_path
     got = quality.select_run(proto, 0, "lrscout-select", key, str(tmp_path))
     assert got["error"] == "RuntimeError: ValueError: bad" and got["suggestions"] == {"lrscout-select": None}
     assert len(list(tmp_path.rglob("*.json"))) == 1
+
+
+def test_pooled_table_gives_each_mean_its_bootstrap_interval_over_tasks() -> None:
+    """Held-out 2-6 pooled (held-out 1 left out) beside dev: the mean, an interval that holds it
+    and widens with the spread between tasks, and the median; a run without held-out tasks has none."""
+    def task(name: str, split: str, regret: float) -> dict[str, Any]:
+        m = {"method": "lrscout-select", "kind": "lrscout", "regret": regret, "regret_worst": regret, "decades": 0.0,
+             "seconds": 1.0, "runs_equiv": 2.4, "runs_equiv_time": 2.4, "failures": 0, "n": 2}
+        return {"task": name, "split": split, "methods": [m]}
+
+    tasks = [task("d1", "dev", 0.0), task("d2", "dev", 0.0), task("h1", "heldout2", -0.01), task("h2", "heldout4", 0.01),
+             task("h3", "heldout6", 0.06), task("old", "heldout", 0.5)]
+    result = {"tasks": tasks, "splits": {k: quality.summarise([t for t in tasks if t["split"] == k])
+                                         for k in quality.SPLIT_LABELS},
+              "heldout_pooled": quality.summarise([t for t in tasks if t["split"] in quality.HELDOUT_POOL])}
+    held = result["heldout_pooled"][0]
+    assert held["tasks"] == 3 and abs(held["regret_mean"] - 0.02) < 1e-12 and held["regret_median"] == 0.01
+    lo, hi = held["regret_interval"]
+    assert -0.01 <= lo < 0.02 < hi <= 0.06
+    assert result["splits"]["dev"][0]["regret_interval"] == [0.0, 0.0]
+    table = quality.pooled_table(result)
+    assert table is not None and "held-out 2-6 pooled (3)" in table and "dev (2)" in table
+    assert "| **lrscout-select** | +0.00 | +0.00 .. +0.00 | +0.00 | +2.00 |" in table
+    assert quality.pooled_table({**result, "heldout_pooled": []}) is None
