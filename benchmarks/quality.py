@@ -826,9 +826,7 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
         })
 
     splits = {name: summarise([t for t in tasks if t.get("split", "dev") == name]) for name in SPLIT_LABELS}
-    pooled = [t for t in tasks if t.get("split") in HELDOUT_POOL]
-    return {"tasks": tasks, "summary": summarise(tasks), "splits": splits,
-            "heldout_pooled": summarise(pooled) if pooled else []}
+    return {"tasks": tasks, "summary": summarise(tasks), "splits": splits}
 
 
 #: The held-out sets pooled in :func:`pooled_table`: each was fixed before any run of it
@@ -918,13 +916,15 @@ def split_table(result: dict[str, Any]) -> str:
 def pooled_table(result: dict[str, Any]) -> str | None:
     """Development against held-out 2-6 pooled, each mean regret with its 95% bootstrap
     interval over tasks and the median: how far the sets can tell two methods apart.
-    None when the run has no task of :data:`HELDOUT_POOL` (or no development task)."""
-    dev = {s["method"]: s for s in (result.get("splits") or {}).get("dev", [])}
-    held = {s["method"]: s for s in result.get("heldout_pooled") or []}
-    if not dev or not held:
+    Computed from the tasks, so a result saved by an older run renders too. None when the
+    run has no task of :data:`HELDOUT_POOL` (or no development task)."""
+    dev_tasks = [t for t in result["tasks"] if t.get("split", "dev") == "dev"]
+    held_tasks = [t for t in result["tasks"] if t.get("split") in HELDOUT_POOL]
+    if not dev_tasks or not held_tasks:
         return None
-    n_dev = len({t["task"] for t in result["tasks"] if t.get("split", "dev") == "dev"})
-    n_held = len({t["task"] for t in result["tasks"] if t.get("split") in HELDOUT_POOL})
+    dev = {s["method"]: s for s in summarise(dev_tasks)}
+    held = {s["method"]: s for s in summarise(held_tasks)}
+    n_dev, n_held = len({t["task"] for t in dev_tasks}), len({t["task"] for t in held_tasks})
 
     def cells(s: dict[str, Any] | None) -> list[str]:
         if s is None or "regret_interval" not in s:

@@ -11,9 +11,9 @@
     python benchmarks/run.py --only speed      one of them (speed, quality, finetune)
     python benchmarks/run.py --seeds 2         fewer seeds per task or setting
 
-Writes ``benchmarks/results/{quality,speed,finetune}.{md,json}`` and, for a full run of all
-three, the summary tables into README.md between ``<!-- bench:start -->`` and
-``<!-- bench:end -->``. Finished quality runs and finder results are cached in
+Writes ``benchmarks/results/{quality,speed,finetune}.{md,json}`` (``--hour``: under
+``benchmarks/results/hour/``) and, for a run of all three (either tier), the summary tables
+into README.md between ``<!-- bench:start -->`` and ``<!-- bench:end -->``. Finished quality runs and finder results are cached in
 ``benchmarks/cache/`` (delete it, or pass ``--fresh``, to start from scratch); the
 fine-tuning benchmark reruns in ~4 minutes.
 """
@@ -46,33 +46,57 @@ def _log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def readme_section(q: dict | None, s: dict | None, f: dict | None = None) -> str:
-    """The README block: summary tables with date and machine, links to the full results."""
+#: Where each tier writes its results, relative to the repository (the README links them).
+TIER_DIRS = {"full": "benchmarks/results", "hour": "benchmarks/results/hour"}
+
+
+def readme_section(q: dict | None, s: dict | None, f: dict | None = None, *, tier: str = "full") -> str:
+    """The README block: summary tables with date and machine, links to the full results.
+    ``tier`` says which run measured them: ``"full"`` (``make bench-full``) or ``"hour"``
+    (``make bench``), whose results live in their own folder."""
+    where = TIER_DIRS[tier]
     parts = [README_START, "## Benchmarks", ""]
-    parts += ["Reproduce with `make bench-full` (installs the `bench` extra, runs `python benchmarks/run.py`: about "
-              "3 hours on 2 cores from an empty cache); `make bench` runs the short-protocol sets, speed and "
-              "fine-tuning in under an hour (`run.py --hour`); see [benchmarks/README.md](benchmarks/README.md).", ""]
+    if tier == "hour":
+        parts += ["Measured by `make bench` (installs the `bench` extra, runs `python benchmarks/run.py --hour`: the "
+                  "short-protocol quality sets at 2 seeds, speed without ResNet-18 at batch 256, and fine-tuning; "
+                  "under an hour on 2 cores from an empty cache). `make bench-full` adds the long development "
+                  "protocols, held-out 1 and the colour task at 3 seeds (about 3 hours; its last results are in "
+                  "[benchmarks/results/](benchmarks/results/)); see [benchmarks/README.md](benchmarks/README.md).", ""]
+    else:
+        parts += ["Reproduce with `make bench-full` (installs the `bench` extra, runs `python benchmarks/run.py`: "
+                  "about 3 hours on 2 cores from an empty cache); `make bench` runs the short-protocol sets, speed "
+                  "and fine-tuning in under an hour (`run.py --hour`); see [benchmarks/README.md](benchmarks/README.md).",
+                  ""]
     if q is not None:
         payload = q["payload"]
-        n_grid = len(payload["tasks"][0]["grid"]) if payload["tasks"] else 0
-        colour = any(t["task"].startswith("cifar") for t in payload["tasks"])
+        tasks = payload["tasks"]
+        n_grid = len(tasks[0]["grid"]) if tasks else 0
+        colour = any(t["task"].startswith("cifar") for t in tasks)
         labels = [quality.SPLIT_LABELS[k].split(" (")[0].split()[-1] for k in quality.SPLIT_LABELS
-                  if k not in ("dev", "heldout") and any(t.get("split") == k for t in payload["tasks"])]
+                  if k not in ("dev", "heldout") and any(t.get("split") == k for t in tasks)]
         later = (", ".join(labels[:-1]) + " and " + labels[-1]) if len(labels) > 1 else "".join(labels)
+        first = ("held-out 1 (seen once with an earlier rule, so no longer unseen), "
+                 if any(t.get("split") == "heldout" for t in tasks) else "")
+        epochs = [t["protocol"]["epochs"] for t in tasks] or [0]
+        batches = [t["protocol"]["batch_size"] for t in tasks] or [0]
+        pooled = quality.pooled_table(payload)
         parts += ["### Learning-rate quality (regret against a grid-search oracle)", "",
                   common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min "
                   f"({payload.get('computed', '?')} of {payload.get('total', '?')} items computed, the rest cached).", "",
-                  f"{len(payload['tasks'])} tasks (SimpleCNN on digits, MNIST subsets and USPS"
+                  f"{len(tasks)} tasks (SimpleCNN on digits, MNIST subsets and USPS"
                   + ("; ResNet-18 on a CIFAR-10 subset with augmentation" if colour else "") + "; SGD, SGD+momentum, "
-                  "Adam, AdamW, RMSprop; constant, cosine and step schedules; 1 to 60 epochs, batches 16-256) in sets "
-                  "side by side: development (lrscout's rules were measured and tuned on them), held-out 1 (seen "
-                  f"once with an earlier rule, so no longer unseen), held-out {later} (each fixed before any run of "
-                  "it, scored after the rules were chosen; see [benchmarks/README.md](benchmarks/README.md)); "
+                  f"Adam, AdamW, RMSprop; constant, cosine and step schedules; {min(epochs)} to {max(epochs)} epochs, "
+                  f"batches {min(batches)}-{max(batches)}) in sets side by side: development (lrscout's rules were "
+                  f"measured and tuned on them), {first}held-out {later} (each fixed before any run of it, scored "
+                  "after the rules were chosen; see [benchmarks/README.md](benchmarks/README.md)); "
                   f"oracle = best of {n_grid} log-spaced LRs by mean validation accuracy. Regret in test "
                   "accuracy points (lower is better); cost = seconds / training-run equivalents per selection. "
                   "Per-task tables and notes on where lrscout loses: "
-                  "[benchmarks/results/quality.md](benchmarks/results/quality.md).", "",
+                  f"[{where}/quality.md]({where}/quality.md).", "",
                   quality.split_table(payload) if payload.get("splits") else quality.summary_table(payload), ""]
+        if pooled is not None:
+            parts += ["Held-out sets 2 and later pooled, each mean with its 95% bootstrap interval over tasks: an "
+                      "interval that spans a target means these tasks cannot tell whether it is met.", "", pooled, ""]
         notes = quality.losses_note(payload)
         if notes:
             parts += ["Where lrscout loses:", ""] + notes + [""]
@@ -82,7 +106,7 @@ def readme_section(q: dict | None, s: dict | None, f: dict | None = None) -> str
         payload = s["payload"]
         parts += ["### Range-test speed (same sweep, same steps, interleaved)", "",
                   common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min.", "",
-                  "Details: [benchmarks/results/speed.md](benchmarks/results/speed.md).", "",
+                  f"Details: [{where}/speed.md]({where}/speed.md).", "",
                   speed.table(payload["rows"]), "", speed.verdict(payload["rows"]), ""]
         if payload.get("bookkeeping"):
             parts += ["Each tool's own work, measured on a linear layer where nothing hides it (sweeps of two lengths; "
@@ -94,7 +118,7 @@ def readme_section(q: dict | None, s: dict | None, f: dict | None = None) -> str
                   common.env_line(payload["environment"]) + f" Wall time {payload['seconds'] / 60:.1f} min.", "",
                   "Each cell is a complete `lrscout.finetune` run (range test, halving, the winner's run), 3 epochs "
                   "one-cycle, test accuracy on the 10,000 official test images; gains are paired by seed. "
-                  "Details and ablations: [benchmarks/results/finetune.md](benchmarks/results/finetune.md).", "",
+                  f"Details and ablations: [{where}/finetune.md]({where}/finetune.md).", "",
                   finetune.readme_table(payload), ""]
     parts.append(README_END)
     return "\n".join(parts)
@@ -124,17 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="ignore and clear the cache first")
     ap.add_argument("--no-readme", action="store_true", help="do not update README.md")
     ap.add_argument("--readme-only", action="store_true",
-                    help="rebuild the README section from benchmarks/results/*.json without running anything")
+                    help="rebuild the README section from benchmarks/results/*.json (with --hour: results/hour/) "
+                         "without running anything")
     ap.add_argument("--out", type=Path, help="where to write the result files (default benchmarks/results/)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     common.quiet()
 
+    tier = "hour" if args.hour else "full"
     if args.readme_only:
-        loaded = {n: json.loads((common.RESULTS_DIR / f"{n}.json").read_text()) for n in ("quality", "speed", "finetune")}
+        src = common.RESULTS_DIR / "hour" if args.hour else common.RESULTS_DIR
+        loaded = {n: json.loads((src / f"{n}.json").read_text()) for n in ("quality", "speed", "finetune")}
         update_readme(readme_section({"payload": loaded["quality"]}, {"payload": loaded["speed"]},
-                                     {"payload": loaded["finetune"]}))
-        _log("README.md benchmark section rebuilt from benchmarks/results/")
+                                     {"payload": loaded["finetune"]}, tier=tier))
+        _log(f"README.md benchmark section rebuilt from {src}")
         return 0
 
     cache_root = common.CACHE_DIR / ("quick" if args.quick else "full")
@@ -176,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds:
             fcfg = dataclasses.replace(fcfg, settings=tuple((o, n, args.seeds, arms) for o, n, _, arms in fcfg.settings))
         f = finetune.run(fcfg, jobs=args.jobs, out_dir=out_dir, progress=_log)
-    if not (args.quick or args.hour or args.no_readme) and args.only is None and args.out is None and not args.tasks:
-        update_readme(readme_section(q, s, f))
+    if not (args.quick or args.no_readme) and args.only is None and args.out is None and not args.tasks:
+        update_readme(readme_section(q, s, f, tier=tier))
         _log("README.md benchmark section updated")
     _log(f"results in {out_dir}; total {(time.perf_counter() - t0) / 60:.1f} min")
     return 0

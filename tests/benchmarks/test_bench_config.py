@@ -133,15 +133,34 @@ def test_pooled_table_gives_each_mean_its_bootstrap_interval_over_tasks() -> Non
 
     tasks = [task("d1", "dev", 0.0), task("d2", "dev", 0.0), task("h1", "heldout2", -0.01), task("h2", "heldout4", 0.01),
              task("h3", "heldout6", 0.06), task("old", "heldout", 0.5)]
-    result = {"tasks": tasks, "splits": {k: quality.summarise([t for t in tasks if t["split"] == k])
-                                         for k in quality.SPLIT_LABELS},
-              "heldout_pooled": quality.summarise([t for t in tasks if t["split"] in quality.HELDOUT_POOL])}
-    held = result["heldout_pooled"][0]
+    result = {"tasks": tasks}
+    held = quality.summarise([t for t in tasks if t["split"] in quality.HELDOUT_POOL])[0]
     assert held["tasks"] == 3 and abs(held["regret_mean"] - 0.02) < 1e-12 and held["regret_median"] == 0.01
     lo, hi = held["regret_interval"]
     assert -0.01 <= lo < 0.02 < hi <= 0.06
-    assert result["splits"]["dev"][0]["regret_interval"] == [0.0, 0.0]
+    assert quality.summarise(tasks[:2])[0]["regret_interval"] == [0.0, 0.0]
     table = quality.pooled_table(result)
     assert table is not None and "held-out 2-6 pooled (3)" in table and "dev (2)" in table
     assert "| **lrscout-select** | +0.00 | +0.00 .. +0.00 | +0.00 | +2.00 |" in table
-    assert quality.pooled_table({**result, "heldout_pooled": []}) is None
+    assert quality.pooled_table({"tasks": [t for t in tasks if t["split"] in ("dev", "heldout")]}) is None
+
+
+def test_the_hour_tier_writes_its_own_readme_block_linking_its_results(tmp_path: Path) -> None:
+    """`make bench` refreshes the README block from the hour tier: it says which command measured
+    it, links results/hour/, states the tasks' epoch and batch range, and pools the held-out sets."""
+    import json
+
+    import run
+
+    payload = json.loads((Path(run.__file__).parent / "results" / "hour" / "quality.json").read_text())
+    block = run.readme_section({"payload": payload}, None, None, tier="hour")
+    epochs = sorted({t["protocol"]["epochs"] for t in payload["tasks"]})
+    assert block.startswith(run.README_START) and block.endswith(run.README_END)
+    assert "Measured by `make bench`" in block and "(benchmarks/results/hour/quality.md)" in block
+    assert f"{epochs[0]} to {epochs[-1]} epochs" in block and "held-out 1 (seen" not in block
+    assert "held-out 2-6 pooled" in block
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n\n{run.README_START}\nold\n{run.README_END}\n\nafter\n")
+    run.update_readme(block, readme)
+    text = readme.read_text()
+    assert text.startswith("intro\n\n" + block) and text.endswith("\n\nafter\n") and "\nold\n" not in text
