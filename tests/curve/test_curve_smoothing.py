@@ -96,3 +96,22 @@ def _savgol_only(y: np.ndarray) -> np.ndarray:
     from lrscout.curve.smoothing import _median_filter, _savgol, default_window
 
     return _savgol(_median_filter(y), default_window(len(y)))
+
+
+def test_smoothing_a_curve_again_gives_the_same_values_in_a_fresh_array() -> None:
+    """``smooth`` remembers recent curves (find's rules all smooth the same one): a repeat
+    must equal the first result bit for bit, and writing into one result must not reach
+    the next, nor may a changed curve get the old answer."""
+    from lrscout.curve.smoothing import _median_filter, _savgol
+
+    rng = np.random.default_rng(3)
+    y = 2.0 + np.cumsum(rng.normal(0.0, 0.05, 60))
+    fresh = _savgol(clip_blowup(_median_filter(y)), 7)
+    first = smooth(y, 7)
+    first[:] = -1.0
+    second = smooth(y, 7)
+    assert np.array_equal(second, fresh) and second is not first
+    y2 = y.copy()
+    y2[30] += 1.0
+    assert not np.array_equal(smooth(y2, 7), fresh)
+    assert np.array_equal(smooth(y, 9), _savgol(clip_blowup(_median_filter(y)), 9))

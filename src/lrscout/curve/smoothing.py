@@ -15,6 +15,7 @@ its plots): near-linear in the number of points, so a million-step log is cheap.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -85,6 +86,20 @@ def _median_filter(y: np.ndarray) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=32)
+def _savgol_basis(w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Vandermonde matrix ``V[t, k] = t**k`` of a ``w``-point window (``t = -h..h``) and
+    its pseudo-inverse (``(order+1, w)``: coefficients = pinv @ window), read-only: the
+    same for every curve smoothed with this window."""
+    h = w // 2
+    t = np.arange(-h, h + 1, dtype=np.float64)
+    vander = np.vander(t, POLY_ORDER + 1, increasing=True)
+    pinv = np.linalg.pinv(vander)
+    vander.setflags(write=False)
+    pinv.setflags(write=False)
+    return vander, pinv
+
+
 def _savgol(y: np.ndarray, w: int) -> np.ndarray:
     """Savitzky-Golay filter: value at each point of a least-squares local polynomial.
 
@@ -94,9 +109,7 @@ def _savgol(y: np.ndarray, w: int) -> np.ndarray:
     first (last) ``w`` points is evaluated there instead of padding with invented values.
     """
     n, h = len(y), w // 2
-    t = np.arange(-h, h + 1, dtype=np.float64)
-    vander = np.vander(t, POLY_ORDER + 1, increasing=True)
-    pinv = np.linalg.pinv(vander)  # (order+1, w): coefficients = pinv @ window
+    vander, pinv = _savgol_basis(w)
     out = np.empty(n, dtype=np.float64)
     out[h : n - h] = sliding_window_view(y, w) @ pinv[0]
     if h:
@@ -135,6 +148,15 @@ def smooth(losses: np.ndarray, window: int | None = None) -> np.ndarray:
     w = _resolve_window(len(y), window)
     if len(y) < 3 or w < 3:
         return y.copy()
+    return _smooth_cached(y.tobytes(), w).copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _smooth_cached(data: bytes, w: int) -> np.ndarray:
+    """``smooth`` of the float64 curve ``data`` with window ``w``, remembered: ``find`` reads
+    one curve with four suggestion rules and the interval, each of which smooths it, and
+    those repeats were a third of the range test's fixed cost on a small model."""
+    y = np.frombuffer(data, dtype=np.float64)
     return _savgol(clip_blowup(_median_filter(y)), w)
 
 
