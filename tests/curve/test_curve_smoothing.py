@@ -115,3 +115,16 @@ def test_smoothing_a_curve_again_gives_the_same_values_in_a_fresh_array() -> Non
     y2[30] += 1.0
     assert not np.array_equal(smooth(y2, 7), fresh)
     assert np.array_equal(smooth(y, 9), _savgol(clip_blowup(_median_filter(y)), 9))
+
+
+def test_a_long_series_is_smoothed_without_being_remembered() -> None:
+    """Only range-test-sized curves are remembered: a long loss series gives the same values
+    and leaves the memory as it was."""
+    from lrscout.curve import smoothing
+
+    y = np.linspace(5.0, 1.0, smoothing.REMEMBER_POINTS + 1)
+    before = smoothing._smooth_cached.cache_info().currsize
+    out = smooth(y, 5)
+    assert smoothing._smooth_cached.cache_info().currsize == before
+    assert np.array_equal(out, smoothing._savgol(smoothing.clip_blowup(smoothing._median_filter(y)), 5))
+

@@ -148,7 +148,14 @@ def smooth(losses: np.ndarray, window: int | None = None) -> np.ndarray:
     w = _resolve_window(len(y), window)
     if len(y) < 3 or w < 3:
         return y.copy()
+    if len(y) > REMEMBER_POINTS:
+        return _savgol(clip_blowup(_median_filter(y)), w)
     return _smooth_cached(y.tobytes(), w).copy()
+
+
+#: ``smooth`` remembers curves of at most this many points (range tests: 100 to a few
+#: thousand); a longer series is smoothed afresh, so the memory it holds stays small.
+REMEMBER_POINTS = 20_000
 
 
 @functools.lru_cache(maxsize=16)
