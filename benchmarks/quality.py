@@ -853,7 +853,11 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
 HELDOUT_POOL = ("heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7")
 
 
-def bootstrap_interval(values: Sequence[float], *, level: float = 0.95, draws: int = 4000,
+#: Resamples behind each bootstrap interval of the tables.
+BOOTSTRAP_DRAWS = 4000
+
+
+def bootstrap_interval(values: Sequence[float], *, level: float = 0.95, draws: int = BOOTSTRAP_DRAWS,
                        seed: int = 0) -> tuple[float, float]:
     """Percentile interval of the mean of ``values`` over resamples with replacement.
 
@@ -947,7 +951,7 @@ def pooled_table(result: dict[str, Any]) -> str | None:
     label = f"held-out {present[0]}-{present[-1]}" if len(present) > 1 else f"held-out {present[0]}"
 
     def cells(s: dict[str, Any] | None) -> list[str]:
-        if s is None or "regret_interval" not in s:
+        if s is None:
             return ["-"] * 3
         lo, hi = s["regret_interval"]
         return [_pts(s["regret_mean"], 2), f"{_pts(lo, 2)} .. {_pts(hi, 2)}", _pts(s["regret_median"], 2)]
@@ -1052,7 +1056,8 @@ def render(cfg: QualityConfig, result: dict[str, Any], env: dict[str, Any], seco
         lines += [
             "### Held-out sets pooled, with their uncertainty",
             "",
-            "Mean regret over tasks with a 95% bootstrap interval (tasks resampled with replacement, 4000 draws), "
+            f"Mean regret over tasks with a 95% bootstrap interval (tasks resampled with replacement, "
+            f"{BOOTSTRAP_DRAWS} draws), "
             "and the median task. The held-out sets from 2 on were each fixed before any run of them and scored "
             "with rules chosen without them; once scored, a set is seen. An interval that spans a target means these tasks "
             "cannot tell whether the method meets it.",

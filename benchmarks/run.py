@@ -46,15 +46,15 @@ def _log(msg: str) -> None:
     print(msg, flush=True)
 
 
-#: Where each tier writes its results, relative to the repository (the README links them).
-TIER_DIRS = {"full": "benchmarks/results", "hour": "benchmarks/results/hour"}
+#: Where each tier writes its results (the README links them).
+TIER_DIRS = {"full": common.RESULTS_DIR, "hour": common.RESULTS_DIR / "hour"}
 
 
 def readme_section(q: dict | None, s: dict | None, f: dict | None = None, *, tier: str = "full") -> str:
     """The README block: summary tables with date and machine, links to the full results.
     ``tier`` says which run measured them: ``"full"`` (``make bench-full``) or ``"hour"``
     (``make bench``), whose results live in their own folder."""
-    where = TIER_DIRS[tier]
+    where = TIER_DIRS[tier].relative_to(common.REPO_DIR).as_posix()
     parts = [README_START, "## Benchmarks", ""]
     if tier == "hour":
         parts += ["Measured by `make bench` (installs the `bench` extra, runs `python benchmarks/run.py --hour`: the "
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tier = "hour" if args.hour else "full"
     if args.readme_only:
-        src = common.RESULTS_DIR / "hour" if args.hour else common.RESULTS_DIR
+        src = TIER_DIRS[tier]
         loaded = {n: json.loads((src / f"{n}.json").read_text()) for n in ("quality", "speed", "finetune")}
         update_readme(readme_section({"payload": loaded["quality"]}, {"payload": loaded["speed"]},
                                      {"payload": loaded["finetune"]}, tier=tier))
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cache_root = common.CACHE_DIR / ("quick" if args.quick else "full")
     out_dir = args.out or (common.CACHE_DIR / "quick" / "results" if args.quick
-                           else common.RESULTS_DIR / "hour" if args.hour else common.RESULTS_DIR)
+                           else TIER_DIRS[tier])
     if args.fresh and cache_root.exists():
         shutil.rmtree(cache_root)
 

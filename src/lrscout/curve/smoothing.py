@@ -149,7 +149,7 @@ def smooth(losses: np.ndarray, window: int | None = None) -> np.ndarray:
     if len(y) < 3 or w < 3:
         return y.copy()
     if len(y) > REMEMBER_POINTS:
-        return _savgol(clip_blowup(_median_filter(y)), w)
+        return _smoothed(y, w)
     return _smooth_cached(y.tobytes(), w).copy()
 
 
@@ -158,13 +158,17 @@ def smooth(losses: np.ndarray, window: int | None = None) -> np.ndarray:
 REMEMBER_POINTS = 20_000
 
 
+def _smoothed(y: np.ndarray, w: int) -> np.ndarray:
+    """The smoothing itself: running median, blow-up clipping, Savitzky-Golay."""
+    return _savgol(clip_blowup(_median_filter(y)), w)
+
+
 @functools.lru_cache(maxsize=16)
 def _smooth_cached(data: bytes, w: int) -> np.ndarray:
     """``smooth`` of the float64 curve ``data`` with window ``w``, remembered: ``find`` reads
     one curve with four suggestion rules and the interval, each of which smooths it, and
     those repeats were a third of the range test's fixed cost on a small model."""
-    y = np.frombuffer(data, dtype=np.float64)
-    return _savgol(clip_blowup(_median_filter(y)), w)
+    return _smoothed(np.frombuffer(data, dtype=np.float64), w)
 
 
 def clip_blowup(y: np.ndarray) -> np.ndarray:
