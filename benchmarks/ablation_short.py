@@ -206,14 +206,23 @@ def eliminations(row: dict[str, Any], n_val: int, applies: bool) -> dict[str, fl
     top only when it is behind the next by more than the noise band (else the bottom).
     Costs two full runs plus the fraction: within the default budget only with a cheaper
     range test than today's (a fifth of the budget)."""
+    out: dict[str, float] = {}
+    for first in (3, 2):
+        out.update(_eliminate(row, n_val, applies, first))
+    return out
+
+
+def _eliminate(row: dict[str, Any], n_val: int, applies: bool, first: int) -> dict[str, float]:
+    """:func:`eliminations` for the three ladder points from the ``first``-th from the top down."""
     from lrscout.selection.halving import noise_band
     ladder, top = row["ladder"], len(row["ladder"])
-    cands = [ladder[top - j] for j in (3, 4, 5) if top - j >= 0]
+    cands = [ladder[top - j] for j in (first, first + 1, first + 2) if top - j >= 0]
+    name = {2: "2nd-4th", 3: "3rd-5th"}[first]
     out: dict[str, float] = {}
     for f in sorted({t["frac"] for t in row["frac_trials"]}):
         at = {fmt_lr(t["lr"]): t for t in row["frac_trials"] if t["frac"] == f}
         early = [at.get(fmt_lr(lr)) for lr in cands]
-        worst, behind = f"eliminate: 3rd-5th, drop the worst at {f:g}", f"eliminate: 3rd-5th, drop the top if behind at {f:g}"
+        worst, behind = f"eliminate: {name}, drop the worst at {f:g}", f"eliminate: {name}, drop the top if behind at {f:g}"
         if not applies or len(cands) < 3 or any(e is None for e in early):
             out[worst] = out[behind] = full_choice(row, cands[:2], n_val) if applies else row["chosen"]
             continue
