@@ -168,7 +168,7 @@ TaskRows = tuple[tuple[str, str, str, str, int, int, int | None, str, bool], ...
 #: The task sets and how tables name them; every task belongs to one.
 SPLIT_LABELS = {"dev": "dev", "heldout": "held-out 1 (seen)", "heldout2": "held-out 2", "heldout3": "held-out 3",
                 "heldout4": "held-out 4", "heldout5": "held-out 5", "heldout6": "held-out 6",
-                "heldout7": "held-out 7"}
+                "heldout7": "held-out 7", "heldout8": "held-out 8"}
 
 
 #: The held-out protocols: (name, dataset, optimizer, schedule, epochs, batch, limit, model, augment).
@@ -303,6 +303,40 @@ HELDOUT7: TaskRows = (
 )
 
 
+#: The eighth held-out set (session 16), fixed and committed before any run of it and before
+#: any run of the rule it judges: held-out 1-7 have all been scored, and every one of them
+#: has 6-8 tasks, whose 95% interval is over a point wide. Twice as many tasks, so that a
+#: paired comparison of two rules on it can tell a few tenths. Combinations not in any
+#: earlier set, a new MNIST split size (6,000 train+val images), every optimizer family, 1
+#: to 6 epochs, batches 32 to 256, two cosine schedules and a plain-SGD step decay.
+#:
+#: Registered before any run: session 16 scores on it both the rule of session 14 (two
+#: verified finalists, the 3rd and 4th ladder points from the top, after a range test of a
+#: fifth of the budget) and the rule chosen on the development evidence alone
+#: (``benchmarks/results/ablation-short.md``, session 16: three candidates, the 3rd to 5th
+#: ladder points, cut at an eighth of the protocol, the worst dropped, two to the end, after
+#: a range test of 0.15 of the budget), and keeps the new rule only if its mean regret over
+#: this set (3 seeds) is below the old rule's.
+HELDOUT8: TaskRows = (
+    ("digits-sgd-1ep-b64", "digits", "sgd", "constant", 1, 64, None, "simplecnn", False),
+    ("usps-sgd-2ep-b32", "usps", "sgd", "constant", 2, 32, None, "simplecnn", False),
+    ("mnist6k-sgd-1ep-b128", "mnist", "sgd", "constant", 1, 128, 6000, "simplecnn", False),
+    ("mnist6k-sgd-3ep-b256", "mnist", "sgd", "constant", 3, 256, 6000, "simplecnn", False),
+    ("digits-sgd-4ep-b32", "digits", "sgd", "constant", 4, 32, None, "simplecnn", False),
+    ("usps-sgdm-3ep-b256", "usps", "sgdm", "constant", 3, 256, None, "simplecnn", False),
+    ("mnist6k-sgdm-2ep-b64", "mnist", "sgdm", "constant", 2, 64, 6000, "simplecnn", False),
+    ("digits-adam-1ep-b64", "digits", "adam", "constant", 1, 64, None, "simplecnn", False),
+    ("usps-adam-2ep-b64", "usps", "adam", "constant", 2, 64, None, "simplecnn", False),
+    ("mnist6k-adamw-2ep-b256", "mnist", "adamw", "constant", 2, 256, 6000, "simplecnn", False),
+    ("usps-adamw-1ep-b64", "usps", "adamw", "constant", 1, 64, None, "simplecnn", False),
+    ("digits-rmsprop-3ep-b64", "digits", "rmsprop", "constant", 3, 64, None, "simplecnn", False),
+    ("mnist6k-rmsprop-1ep-b64", "mnist", "rmsprop", "constant", 1, 64, 6000, "simplecnn", False),
+    ("usps-sgdm-cosine-3ep-b64", "usps", "sgdm", "cosine", 3, 64, None, "simplecnn", False),
+    ("digits-adam-cosine-4ep-b128", "digits", "adam", "cosine", 4, 128, None, "simplecnn", False),
+    ("usps-sgd-step-6ep-b128", "usps", "sgd", "step", 6, 128, None, "simplecnn", False),
+)
+
+
 @dataclass(frozen=True)
 class QualityConfig:
     digits_seeds: tuple[int, ...] = (0, 1, 2)
@@ -328,6 +362,7 @@ class QualityConfig:
     heldout5: TaskRows = HELDOUT5
     heldout6: TaskRows = HELDOUT6
     heldout7: TaskRows = HELDOUT7
+    heldout8: TaskRows = HELDOUT8
     #: the 8 long development protocols and held-out 1 (10-60 epochs, the colour task):
     #: False leaves them out (``run.py --hour``: the short-protocol sets fit in an hour)
     long_tasks: bool = True
@@ -347,7 +382,8 @@ class QualityConfig:
                                    (self.heldout if self.long_tasks else (), held, "heldout"),
                                    (self.heldout2, held, "heldout2"), (self.heldout3, held, "heldout3"),
                                    (self.heldout4, held, "heldout4"), (self.heldout5, held, "heldout5"),
-                                   (self.heldout6, held, "heldout6"), (self.heldout7, held, "heldout7")):
+                                   (self.heldout6, held, "heldout6"), (self.heldout7, held, "heldout7"),
+                                   (self.heldout8, held, "heldout8")):
             for name, ds, opt, sched, epochs, batch, limit, model, augment in rows:
                 out.append(Protocol(name, ds, opt, sched, epochs, batch, seeds, limit, model, augment, split=split))
         if self.only:
@@ -367,7 +403,7 @@ QUICK = QualityConfig(digits_seeds=(0, 1), mnist_seeds=(0,), digits_epochs=3, mn
                       grid_low=1e-4, grid_high=1.0, per_decade=2,
                       optimizers=(("sgdm", "cosine"), ("adam", "constant")),
                       dev_short=DEV_SHORT[:1], heldout=HELDOUT[:1], heldout_seeds=(0,), heldout2=(), heldout3=(),
-                      heldout4=(), heldout5=(), heldout6=(), heldout7=())
+                      heldout4=(), heldout5=(), heldout6=(), heldout7=(), heldout8=())
 
 
 # ---------------------------------------------------------------------------- one training run
@@ -911,7 +947,7 @@ def split_table(result: dict[str, Any]) -> str:
     """Development and held-out rows side by side: mean / worst-task regret, failures, cost.
     ``heldout`` is the first held-out set (seen with session 10's rules), ``heldout2`` and
     ``heldout3`` the ones of session 11, ``heldout4`` session 12's, ``heldout5`` session 13's, ``heldout6`` session
-    14's, ``heldout7`` session 15's; a set with no task in this run is left out."""
+    14's, ``heldout7`` session 15's, ``heldout8`` session 16's; a set with no task in this run is left out."""
     splits = result.get("splits") or {}
     present = [k for k in SPLIT_LABELS if any(t.get("split", "dev") == k for t in result["tasks"])]
     by = {k: {s["method"]: s for s in splits.get(k, [])} for k in present}

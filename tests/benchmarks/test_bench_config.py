@@ -50,14 +50,14 @@ def test_the_hash_covers_the_training_code() -> None:
     assert h != quality.code_hash(quality.LRSCOUT_CODE)
 
 
-@pytest.mark.parametrize("index", [5, 6, 7])
+@pytest.mark.parametrize("index", [5, 6, 7, 8])
 def test_a_new_held_out_set_repeats_no_earlier_protocol(index: int) -> None:
     """A held-out set says something only about protocols no rule was tuned on."""
     def protocol(row: tuple) -> tuple:  # type: ignore[type-arg]
         return row[1:]  # everything but the name
 
     sets = [quality.DEV_SHORT, quality.HELDOUT, quality.HELDOUT2, quality.HELDOUT3, quality.HELDOUT4,
-            quality.HELDOUT5, quality.HELDOUT6, quality.HELDOUT7]
+            quality.HELDOUT5, quality.HELDOUT6, quality.HELDOUT7, quality.HELDOUT8]
     earlier = {protocol(r) for rows in sets[:index] for r in rows}
     earlier |= {(p.dataset, p.optimizer, p.schedule, p.epochs, p.batch_size, p.limit, p.model, p.augment)
                 for p in quality.QualityConfig().protocols() if p.split == "dev"}
@@ -68,7 +68,8 @@ def test_a_new_held_out_set_repeats_no_earlier_protocol(index: int) -> None:
 def test_the_hour_tier_leaves_out_only_the_long_tasks() -> None:
     full = quality.QualityConfig().protocols()
     hour = quality.QualityConfig(long_tasks=False).protocols()
-    assert {p.split for p in hour} == {"dev", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7"}
+    assert {p.split for p in hour} == {"dev", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7",
+                                          "heldout8"}
     assert {p.name for p in full} - {p.name for p in hour} == \
         {p.name for p in full if p.split == "heldout" or (p.split == "dev" and p.epochs >= 3 and p.name not in
                                                            {r[0] for r in quality.DEV_SHORT})}
