@@ -98,6 +98,22 @@ def _batch_loss(model: nn.Module, batch: Batch, criterion: nn.Module, loss_fn: L
     return scalar_loss(loss_fn(model, batch)), batch_size(batch)
 
 
+def _accumulate(model: nn.Module, batches: Iterator[Batch], criterion: nn.Module, loss_fn: LossFn | None,
+                device: torch.device, cast: contextlib.AbstractContextManager[Any],
+                scaler: torch.amp.GradScaler | None, steps: int) -> torch.Tensor:
+    """Gradients of ``steps`` batches summed into one optimizer step (each loss divided by
+    ``steps``, so the step is the mean's); returns the mean loss, detached."""
+    total: torch.Tensor | None = None
+    for _ in range(steps):
+        with cast:
+            loss = _batch_loss(model, next(batches), criterion, loss_fn, device)[0] / steps
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        part = loss.detach().float()
+        total = part if total is None else total + part
+    assert total is not None  # steps >= 1
+    return total
+
+
 @torch.no_grad()
 def _eval_loss(model: nn.Module, batches: list[Batch], criterion: nn.Module, device: torch.device, amp: str | None,
                loss_fn: LossFn | None = None) -> float:
@@ -193,33 +209,31 @@ def find(
     steps_run = 0  # optimizer steps taken: the history holds fewer with val_every, or after a NaN
     avg, best, beta = 0.0, math.inf, 0.98
     distributed = _distributed()
+    cast = _autocast(device, amp)  # re-entered every step: a no-op context without AMP
+    groups = list(zip(optimizer.param_groups, ratios))
     t0 = time.perf_counter()
     try:
         model.train()
         set_mode(optimizer, True)
         batches = _cycle(train_data)
-        for i, lr in enumerate(lrs):
-            for group, ratio in zip(optimizer.param_groups, ratios):
-                group["lr"] = float(lr) * ratio
+        for i, lr in enumerate(lrs.tolist()):
+            for group, ratio in groups:
+                group["lr"] = lr * ratio
             optimizer.zero_grad(set_to_none=True)
-            step_loss: torch.Tensor | None = None
-            for _ in range(accumulation_steps):
-                batch = next(batches)
-                with _autocast(device, amp):
-                    loss = _batch_loss(model, batch, criterion, loss_fn, device)[0]
-                    if accumulation_steps > 1:
-                        loss = loss / accumulation_steps
+            if accumulation_steps == 1:  # the usual step, without the accumulation bookkeeping
+                with cast:
+                    loss = _batch_loss(model, next(batches), criterion, loss_fn, device)[0]
                 (scaler.scale(loss) if scaler is not None else loss).backward()
-                part = loss.detach().float()
-                step_loss = part if step_loss is None else step_loss + part
+                step_loss = loss.detach()
+            else:
+                step_loss = _accumulate(model, batches, criterion, loss_fn, device, cast, scaler, accumulation_steps)
             if scaler is not None:
                 scaler.step(optimizer)
                 scaler.update()
             else:
                 optimizer.step()
             steps_run = i + 1
-            assert step_loss is not None  # accumulation_steps >= 1
-            value = float(_all_ranks_mean(step_loss, distributed))
+            value = float(_all_ranks_mean(step_loss.float(), True) if distributed else step_loss)
             if val_batches is not None:
                 if i % val_every and i != num_iter - 1:
                     continue
