@@ -71,9 +71,8 @@ MIN_FIND_STEPS = 20
 #: The range test may take at most this share of the budget; the rest buys trials.
 FIND_SHARE = 0.2
 #: ... or this share when it is a short sweep (a short protocol, at most SHORT_FIND_STEPS
-#: steps at FIND_SHARE) on a protocol long enough for an early cut (see plan_range_test): at
-#: the default budget its 0.375 runs leave two full runs and an eighth, what
-#: :func:`verified_plan`'s three candidates cut at CUT_FRACTION cost.
+#: steps at FIND_SHARE): at the default budget its 0.375 runs leave two full runs and an
+#: eighth, what :func:`verified_plan`'s three candidates cut at CUT_FRACTION cost.
 SHORT_FIND_SHARE = 0.15
 #: A range test on a smaller batch never goes below this batch size.
 MIN_FIND_BATCH = 8
@@ -209,21 +208,18 @@ def plan_range_test(total_steps: int, batch_size: int, budget: float, *, share: 
     ``min_steps`` points does not find the onset reliably). The batch is never raised.
 
     A sweep of at most :data:`SHORT_FIND_STEPS` steps starts at :data:`SHORT_FIND_START`.
-    When ``share`` gives such a short sweep and the protocol is long enough for
-    :func:`verified_plan`'s early cut (an eighth of it at least :data:`MIN_CUT_STEPS`
-    steps: 40 steps or more), the sweep is sized again with ``short_share`` (``None``:
-    not): the cut needs the eighth of a run that the smaller share leaves. Whether a
-    sweep is short is decided at ``share``, so a longer protocol's sweep does not change;
-    a protocol of fewer than 40 steps keeps its sweep too (on the development protocols of
-    10-20 steps, whose sweeps already run on a smaller batch, a smaller one moved the
-    onset the ladder hangs from: two tasks lost 14 and 22 points).
+    When ``share`` gives such a short sweep, it is sized again with ``short_share``
+    (``None``: not): a short protocol's selection spends its budget on verified finalists,
+    whose early cut needs the eighth of a run that the smaller share leaves (see
+    :func:`verified_plan`). Whether a sweep is short is decided at ``share``, so a longer
+    protocol's sweep does not change.
 
     >>> plan_range_test(200, 64, 2.5)  # digits, 10 epochs of batch 64: the usual sweep
     RangeTestPlan(steps=100, batch_size=64, cost_runs=0.5, start_lr=None)
     >>> plan_range_test(80, 64, 2.5)  # a short protocol: 0.15 of the budget, 30 of its steps
     RangeTestPlan(steps=30, batch_size=64, cost_runs=0.375, start_lr=1e-05)
-    >>> plan_range_test(10, 128, 2.5)  # digits, one epoch of batch 128: too short to cut
-    RangeTestPlan(steps=20, batch_size=32, cost_runs=0.5, start_lr=1e-05)
+    >>> plan_range_test(10, 128, 2.5)  # digits, one epoch of batch 128
+    RangeTestPlan(steps=20, batch_size=24, cost_runs=0.375, start_lr=1e-05)
     """
     if total_steps < 1 or batch_size < 1:
         raise ConfigError(f"need at least one step of at least one image, got {total_steps} steps of {batch_size}")
@@ -240,8 +236,7 @@ def plan_range_test(total_steps: int, batch_size: int, budget: float, *, share: 
     else:
         steps = min_steps
         batch = min(batch_size, max(min_batch, int(math.floor(batch_size * afford / min_steps + 1e-9))))
-    cuts = short_length(total_steps, CUT_FRACTION) >= MIN_CUT_STEPS if total_steps >= 2 else False
-    if steps <= SHORT_FIND_STEPS and cuts and short_share is not None and short_share < share:
+    if steps <= SHORT_FIND_STEPS and short_share is not None and short_share < share:
         short = plan_range_test(total_steps, batch_size, budget, share=short_share, max_steps=max_steps,
                                 min_steps=min_steps, min_batch=min_batch, short_share=None)
         return dataclasses.replace(short, start_lr=SHORT_FIND_START)
@@ -271,7 +266,7 @@ def check_budget(total_steps: int, budget: float, overhead: float, *, continued:
     >>> check_budget(10, 1.0, 0.1875, continued=True, batch_size=128)
     Traceback (most recent call last):
     ...
-    lrscout.errors.ConfigError: budget 1 runs is too small: the range test (0.19 runs), 2 short trials and one full-length finalist need 1.69; use budget >= 1.9
+    lrscout.errors.ConfigError: budget 1 runs is too small: the range test (0.19 runs), 2 short trials and one full-length finalist need 1.69; use budget >= 1.8
     """
     trials = _min_trials_cost(total_steps, continued, min_candidates, quantum)
     need = overhead + trials
