@@ -120,31 +120,6 @@ def test_the_horizon_plan_gets_a_ladder_a_third_of_a_decade_apart() -> None:
     assert two.rungs[-1].size >= 2 and not is_verified(two) and wide == usual
 
 
-def test_after_a_short_sweep_three_candidates_are_cut_to_two_verified_finalists() -> None:
-    """The short sweep's 0.375 runs leave 2.125: three candidates (the ladder's 3rd to 5th
-    points from the top) train an eighth of an 80-step protocol, two go on to the end. A
-    budget of 3.5 buys four cut to three."""
-    from lrscout.selection.candidates import window_start
-    from lrscout.selection.halving import is_verified, plan_range_test
-    from lrscout.selection.selection import VERIFIED_LOWER, ladder_and_plan, window_shift
-
-    overhead = plan_range_test(80, 64, 2.5).cost_runs
-    assert overhead == pytest.approx(0.375)
-    find = _find(1e-4, 1e-2, onset=0.03, num_iter=30)
-    ladder, plan = ladder_and_plan(find, 80, 2.5, overhead=overhead, continued=True, quantum=1)
-    assert is_verified(plan) and [(r.length, r.size) for r in plan.rungs] == [(10, 3), (80, 2)]
-    assert overhead + plan.cost_runs == pytest.approx(2.5)
-    assert window_shift(find, plan) == VERIFIED_LOWER
-    first = window_start(len(ladder), 3, lower=VERIFIED_LOWER)
-    assert ladder[first:first + 3] == pytest.approx([0.03 / 10 ** (4 / 3), 0.003, 0.03 / 10 ** (2 / 3)])
-    _, four = ladder_and_plan(find, 80, 3.5, overhead=overhead, continued=True, quantum=1)
-    assert [(r.length, r.size) for r in four.rungs] == [(10, 4), (80, 3)] and is_verified(four)
-    # a plateau schedule cuts in whole epochs: an eighth of 4 epochs is one of them, which
-    # costs more than the budget leaves, so two finalists train from the start
-    _, plateau = ladder_and_plan(find, 80, 2.5, overhead=overhead, continued=True, quantum=20)
-    assert [(r.length, r.size) for r in plateau.rungs] == [(40, 2), (80, 2)]
-
-
 def test_after_a_short_sweep_the_budget_buys_verified_finalists() -> None:
     """A 10-step protocol: the 20-step sweep's ladder hangs from the onset at a 1/3-decade
     spacing, and the horizon plan's budget (3 half runs + 1 finalist = 2 runs) goes to two

@@ -63,9 +63,9 @@ def test_select_cli_sizes_the_range_test_to_a_short_protocol(run_cli, tmp_path: 
     budget that cannot buy one verified trial is one line and exit 2, before any work."""
     code, out, err = run_cli("select", "--batch-size", "128", "--epochs", "1", "--budget", "1",
                              "--out", str(tmp_path / "small"))
-    assert code == 2 and "use --budget >= 1.8" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "use --budget >= 1.9" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "small").exists()
     code, out, err = run_cli("select", "--batch-size", "128", "--epochs", "1", "--json", "--out", str(tmp_path / "ok"))
     assert code == 0, err
     data = json.loads(out)
-    assert data["config"]["range_test"] == {"steps": 20, "batch_size": 24} and data["cost_runs"] <= 2.5
+    assert data["config"]["range_test"] == {"steps": 20, "batch_size": 32} and data["cost_runs"] <= 2.5

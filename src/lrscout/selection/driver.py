@@ -31,7 +31,7 @@ from ..backends import Backend, get_backend
 from ..errors import ConfigError
 from ..protocol import TrainingTask
 from ..task import Task
-from .halving import Outcome, Plan, early_cut, horizon_finalist, promote, rank
+from .halving import Outcome, Plan, horizon_finalist, promote
 from .objectives import Objective, run_objective_payload
 from .store import RunDir
 from .trial import TrialResult, TrialSpec, run_payload
@@ -52,13 +52,6 @@ THREADS = 1
 def outcome(t: TrialResult) -> Outcome:
     """What ranking reads from a trial (its LR: the head's for a ``"groups"`` trial)."""
     return Outcome(t.spec.lr, t.val_acc, t.val_loss, t.collapsed)
-
-
-def failed_outright(t: TrialResult) -> bool:
-    """Whether ``t`` stopped before its planned steps (a NaN loss, the guard gave up) or
-    ended with a non-finite validation loss: a collapse that no short horizon excuses,
-    unlike a score still at chance after a few steps."""
-    return t.collapsed and (t.val_loss is None or t.steps_trained < t.spec.steps - t.spec.start_step)
 
 
 def backend_for(backend: str | Backend, workers: int = 1, ray_address: str | None = None,
@@ -156,25 +149,17 @@ def run_rungs(
     healthy enough to advance; the result holds one list of trials per rung run, each in
     candidate order, added candidates first. ``horizon`` (select, continued plans with one
     finalist): the finalist is the leader's lower neighbour on the ladder
-    (:func:`~lrscout.selection.halving.horizon_finalist`). At an early cut
-    (:func:`~lrscout.selection.halving.early_cut`) the worst trials are dropped (collapsed
-    ones first, then by accuracy) and the rest go on, a trial at chance accuracy too (a
-    few steps may not have left chance); only one that failed outright
-    (:func:`failed_outright`) never goes on, and the ladder is descended only when no
-    trial is healthy.
+    (:func:`~lrscout.selection.halving.horizon_finalist`).
     """
     alive = sorted(alive)
     extra = list(below)
     rungs: list[list[TrialResult]] = []
-    cut = early_cut(plan)
     for r in range(len(plan.rungs)):
         if not alive:
             break
         results = run_trials([spec_for(c, r) for c in alive], task, rundir, backend, on_trial, threads)
         if r == 0:
             need = take = plan.rungs[1].size if len(plan.rungs) > 1 else 1
-            if cut:
-                need = 1  # an early cut goes down the ladder only when no candidate is healthy
             while extra and (healthy := sum(not t.collapsed for t in results)) < need:
                 added = len(results) - plan.rungs[0].size + 1
                 if healthy and not extra_fits(plan, added, healthy + 1, spare):
@@ -192,12 +177,8 @@ def run_rungs(
         if r + 1 < len(plan.rungs):
             metric = getattr(task, "metric", None)  # ranking reads higher as better
             size = min(plan.rungs[r + 1].size, take) if r == 0 else plan.rungs[r + 1].size
-            outcomes = [dataclasses.replace(outcome(t), score=metric.signed(t.val_acc)) if metric is not None
-                        else outcome(t) for t in results]
-            if cut and r == 0:  # the worst are dropped; a trial still at chance may go on
-                keep = [i for i in rank(outcomes) if not failed_outright(results[i])][:size]
-            else:
-                keep = promote(outcomes, size, by=by)
+            keep = promote([dataclasses.replace(outcome(t), score=metric.signed(t.val_acc)) if metric is not None
+                            else outcome(t) for t in results], size, by=by)
             if horizon and plan.rungs[r + 1].size == 1 and keep:
                 keep = [horizon_finalist([t.spec.candidate for t in results], [t.collapsed for t in results],
                                          keep[0])]

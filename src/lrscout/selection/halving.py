@@ -44,7 +44,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,10 +69,6 @@ FIND_STEPS = 100
 MIN_FIND_STEPS = 20
 #: The range test may take at most this share of the budget; the rest buys trials.
 FIND_SHARE = 0.2
-#: ... or this share when it is a short sweep (a short protocol, at most SHORT_FIND_STEPS
-#: steps at FIND_SHARE): at the default budget its 0.375 runs leave two full runs and an
-#: eighth, what :func:`verified_plan`'s three candidates cut at CUT_FRACTION cost.
-SHORT_FIND_SHARE = 0.15
 #: A range test on a smaller batch never goes below this batch size.
 MIN_FIND_BATCH = 8
 #: A sweep of at most this many steps is "short": it starts at SHORT_FIND_START rather
@@ -85,13 +80,6 @@ MIN_FIND_BATCH = 8
 #: the top at the onset, the tops land within 0.25 decades of the 100-step ladder's.
 SHORT_FIND_STEPS = 50
 SHORT_FIND_START = 1e-5
-#: Verified finalists (:func:`verified_plan`) are chosen from one more candidate than
-#: there are finalists, all trained this fraction of the protocol, the worst dropped.
-CUT_FRACTION = 1.0 / 8.0
-#: ... and only when that is at least this many steps: a cut after a step or two tells the
-#: candidates apart by their first steps only, and leaves nothing for a range test read
-#: too high to show in (the half-length trials of two finalists do).
-MIN_CUT_STEPS = 5
 
 
 @dataclass(frozen=True)
@@ -193,7 +181,7 @@ class RangeTestPlan:
 
 def plan_range_test(total_steps: int, batch_size: int, budget: float, *, share: float = FIND_SHARE,
                     max_steps: int = FIND_STEPS, min_steps: int = MIN_FIND_STEPS,
-                    min_batch: int = MIN_FIND_BATCH, short_share: float | None = SHORT_FIND_SHARE) -> RangeTestPlan:
+                    min_batch: int = MIN_FIND_BATCH) -> RangeTestPlan:
     """The range test a ``budget`` affords on a protocol of ``total_steps`` steps of ``batch_size``.
 
     It may cost ``share * budget`` runs, i.e. ``A = share * budget * total_steps`` steps
@@ -208,18 +196,11 @@ def plan_range_test(total_steps: int, batch_size: int, budget: float, *, share: 
     ``min_steps`` points does not find the onset reliably). The batch is never raised.
 
     A sweep of at most :data:`SHORT_FIND_STEPS` steps starts at :data:`SHORT_FIND_START`.
-    When ``share`` gives such a short sweep, it is sized again with ``short_share``
-    (``None``: not): a short protocol's selection spends its budget on verified finalists,
-    whose early cut needs the eighth of a run that the smaller share leaves (see
-    :func:`verified_plan`). Whether a sweep is short is decided at ``share``, so a longer
-    protocol's sweep does not change.
 
     >>> plan_range_test(200, 64, 2.5)  # digits, 10 epochs of batch 64: the usual sweep
     RangeTestPlan(steps=100, batch_size=64, cost_runs=0.5, start_lr=None)
-    >>> plan_range_test(80, 64, 2.5)  # a short protocol: 0.15 of the budget, 30 of its steps
-    RangeTestPlan(steps=30, batch_size=64, cost_runs=0.375, start_lr=1e-05)
     >>> plan_range_test(10, 128, 2.5)  # digits, one epoch of batch 128
-    RangeTestPlan(steps=20, batch_size=24, cost_runs=0.375, start_lr=1e-05)
+    RangeTestPlan(steps=20, batch_size=32, cost_runs=0.5, start_lr=1e-05)
     """
     if total_steps < 1 or batch_size < 1:
         raise ConfigError(f"need at least one step of at least one image, got {total_steps} steps of {batch_size}")
@@ -228,18 +209,12 @@ def plan_range_test(total_steps: int, batch_size: int, budget: float, *, share: 
     if not (0 < share < 1 and 1 <= min_steps <= max_steps and min_batch >= 1):
         raise ConfigError(f"bad range-test sizing: share {share!r}, steps {min_steps}..{max_steps}, "
                           f"min batch {min_batch}")
-    if short_share is not None and not 0 < short_share <= share:
-        raise ConfigError(f"short_share must be in (0, share], got {short_share!r}")
     afford = share * budget * total_steps
     if afford >= min_steps:
         steps, batch = min(max_steps, int(math.floor(afford + 1e-9))), batch_size
     else:
         steps = min_steps
         batch = min(batch_size, max(min_batch, int(math.floor(batch_size * afford / min_steps + 1e-9))))
-    if steps <= SHORT_FIND_STEPS and short_share is not None and short_share < share:
-        short = plan_range_test(total_steps, batch_size, budget, share=short_share, max_steps=max_steps,
-                                min_steps=min_steps, min_batch=min_batch, short_share=None)
-        return dataclasses.replace(short, start_lr=SHORT_FIND_START)
     return RangeTestPlan(steps, batch, steps * batch / (total_steps * batch_size),
                          SHORT_FIND_START if steps <= SHORT_FIND_STEPS else None)
 
@@ -266,7 +241,7 @@ def check_budget(total_steps: int, budget: float, overhead: float, *, continued:
     >>> check_budget(10, 1.0, 0.1875, continued=True, batch_size=128)
     Traceback (most recent call last):
     ...
-    lrscout.errors.ConfigError: budget 1 runs is too small: the range test (0.19 runs), 2 short trials and one full-length finalist need 1.69; use budget >= 1.8
+    lrscout.errors.ConfigError: budget 1 runs is too small: the range test (0.19 runs), 2 short trials and one full-length finalist need 1.69; use budget >= 1.9
     """
     trials = _min_trials_cost(total_steps, continued, min_candidates, quantum)
     need = overhead + trials
@@ -470,76 +445,42 @@ def horizon_finalist(candidates: Sequence[int], collapsed: Sequence[bool], leade
     return below[0] if below else leader
 
 
-def verified_plan(plan: Plan, budget: float, overhead: float, max_candidates: int, *, quantum: int = 1,
-                  cut: float | None = CUT_FRACTION) -> Plan | None:
-    """The budget of a continued two-rung plan spent on verified finalists: ``k + 1``
-    candidates train the first ``cut`` of the run (:func:`short_length`, in whole
-    ``quantum``s), the worst is dropped, and ``k`` go on to the end, ``k`` the most
-    finalists ``budget`` buys after ``overhead``; they cost ``k`` runs and a cut (at most
-    ``max_candidates`` candidates). When the cut would cost a finalist, is shorter than
-    :data:`MIN_CUT_STEPS` (or ``cut`` is None), the ``k`` finalists the budget buys train the first half and all go on: a
-    finalist is worth more than a candidate dropped early. ``None`` when the plan is not
-    continued or not even two finalists fit.
+def verified_plan(plan: Plan, budget: float, overhead: float, max_candidates: int) -> Plan | None:
+    """The budget of a continued two-rung plan spent on verified finalists only: ``k``
+    candidates train the first half of the run and all go on to the end, ``k`` the most
+    full runs ``budget`` buys after ``overhead`` (at most ``max_candidates``). ``None``
+    when the plan is not continued or not even two fit.
 
-    Why finalists: after a short range test the default budget buys three half-length
-    trials and one finalist, and the finalist has to be guessed from the half-length
-    leader (see :func:`horizon_finalist`); a larger budget promotes the half-length
-    leaders, which are biased towards large LRs. Compared at the end of the protocol,
-    every finalist is compared where it matters. Measured on the 9 short development
-    protocols (3 seeds, ``benchmarks/results/ablation-short.md``): +0.91 points from the
-    grid oracle for the horizon guess, -0.09 (worst task +0.58) for the better of two by
-    full-length validation, -0.34 for the best of three.
+    Why: after a short range test the default budget buys three half-length trials and
+    one finalist, and the finalist has to be guessed from the half-length leader (see
+    :func:`horizon_finalist`); a larger budget promotes the half-length leaders, which are
+    biased towards large LRs. Two full-length runs cost what three half runs and one
+    finalist cost (2 runs), and every candidate is compared where it matters, at the end
+    of the protocol. Measured on the 9 short development protocols (3 seeds,
+    ``benchmarks/results/ablation-short.md``): +0.91 points from the grid oracle for the
+    horizon guess, -0.09 (worst task +0.58) for the better of two by full-length
+    validation, -0.34 for the best of three.
 
-    Why the cut: the two finalists' worst cases were both sitting at the collapse cliff of
-    a 1-2 epoch plain-SGD run, and a third finalist, which fixes that, costs a run. Three
-    candidates cut at an eighth, the worst dropped, got most of the way on 14 short
-    development protocols x 3 seeds (+0.53 points, worst task +3.7, against +1.01 and
-    +10.8 for the pair; the best of three full runs +0.07) for an eighth of a run, paid
-    for by a smaller range test (:data:`SHORT_FIND_SHARE`).
-
-    >>> plan = Plan((Rung(40, 3), Rung(80, 1)), 80, continued=True)
-    >>> [(r.length, r.size) for r in verified_plan(plan, 2.5, 0.375, 6).rungs]  # 3 cut at 10 steps, 2 go on
-    [(10, 3), (80, 2)]
-    >>> [(r.length, r.size) for r in verified_plan(plan, 2.5, 0.45, 6).rungs]  # no room for the cut: two halves
-    [(40, 2), (80, 2)]
-    >>> [r.size for r in verified_plan(plan, 3.5, 0.375, 6).rungs]  # 4 cut, 3 go on
-    [4, 3]
-    >>> [r.size for r in verified_plan(plan, 3.5, 0.45, 6).rungs]  # a cut would cost the third finalist
+    >>> plan = Plan((Rung(5, 3), Rung(10, 1)), 10, continued=True)
+    >>> pair = verified_plan(plan, 2.5, 0.45, 6)
+    >>> [(r.length, r.size) for r in pair.rungs], pair.cost_runs
+    ([(5, 2), (10, 2)], 2.0)
+    >>> [r.size for r in verified_plan(plan, 3.5, 0.45, 6).rungs]
     [3, 3]
     >>> verified_plan(plan, 2.4, 0.45, 6) is None  # two full runs do not fit
     True
     """
     if not (plan.continued and len(plan.rungs) == 2):
         return None
-    eps = 1e-9
-    avail = budget - overhead
-    k = min(max_candidates, int(math.floor(avail + eps)))  # finalists without a cut
-    if cut is not None and plan.length >= 2:
-        l0 = short_length(plan.length, cut, quantum)
-        k_cut = min(max_candidates - 1, int(math.floor(avail - l0 / plan.length + eps)))
-        if k_cut >= max(k, 2) and (l0 >= MIN_CUT_STEPS or plan.unit != "steps"):
-            return Plan((Rung(l0, k_cut + 1), Rung(plan.length, k_cut)), plan.length, True, plan.unit)
+    k = min(max_candidates, int(math.floor(budget - overhead + 1e-9)))
     if k < 2:
         return None
     return Plan((Rung(plan.rungs[0].length, k), Rung(plan.length, k)), plan.length, True, plan.unit)
 
 
 def is_verified(plan: Plan) -> bool:
-    """Whether ``plan`` is a :func:`verified_plan`: continued, two rungs, at least two
-    finalists, and at most one candidate dropped before the end."""
-    if not (plan.continued and len(plan.rungs) == 2):
-        return False
-    first, last = plan.rungs
-    return last.size >= 2 and first.size - last.size in (0, 1)
-
-
-def early_cut(plan: Plan) -> bool:
-    """Whether rung 0 of ``plan`` is a :func:`verified_plan`'s early cut: one candidate
-    dropped, the rest going on, after less than half the protocol. A trial cut that early
-    may not have left chance accuracy yet, so there only a trial that failed outright
-    (stopped, or a non-finite loss) is kept from going on
-    (:func:`~lrscout.selection.driver.run_rungs`)."""
-    return is_verified(plan) and plan.rungs[0].size == plan.rungs[1].size + 1 and 2 * plan.rungs[0].length < plan.length
+    """Whether ``plan`` is a :func:`verified_plan`: continued, every trial a finalist."""
+    return plan.continued and len(plan.rungs) == 2 and plan.rungs[0].size == plan.rungs[1].size >= 2
 
 
 #: The robust choice reads the evaluations in the last quarter of the protocol.

@@ -18,10 +18,9 @@
    short sweep the candidates sit one ladder step lower to leave room for it
    (:func:`window_shift`), and the ladder keeps a 1/3-decade spacing so that the step is
    that factor (:func:`ladder_and_plan`). After a short sweep (a short protocol) the
-   budget buys verified finalists instead: at the default budget three candidates (two
-   thirds of a decade to a decade and a third below the onset) train an eighth of the
-   run, the worst is dropped, and two go on to the end and are compared there; one more
-   per extra run (:func:`~lrscout.selection.halving.verified_plan`). When short runs
+   budget buys verified finalists instead: two at the default budget (two thirds of a
+   decade and a decade below the onset), one more per extra run, all trained to the end
+   and compared there (:func:`~lrscout.selection.halving.verified_plan`). When short runs
    collapse, LRs from further down the ladder are added within the budget
    (:func:`~lrscout.selection.driver.run_rungs`).
 4. The choice: the best finalist by validation accuracy over the last quarter of the
@@ -187,8 +186,8 @@ def short_sweep(find: FindResult) -> bool:
 
 
 #: Ladder steps below the top where a :func:`~lrscout.selection.halving.verified_plan`'s
-#: candidates start (after a short sweep, whose ladder hangs from the onset): three are the
-#: ladder's 3rd to 5th points from the top, onset / 10**(2/3) to onset / 10**(4/3); more
+#: candidates start (after a short sweep, whose ladder hangs from the onset): two are the
+#: ladder's 3rd and 4th points from the top, onset / 10**(2/3) and onset / 10; more
 #: reach further down.
 VERIFIED_LOWER = 2
 
@@ -243,9 +242,8 @@ def ladder_and_plan(find: FindResult, total: int, budget: float, *, overhead: fl
     """The candidate ladder and the halving plan of a selection after range test ``find``.
 
     After a short sweep (a short protocol), a continued plan is spent on verified
-    finalists (:func:`~lrscout.selection.halving.verified_plan`: at the default budget
-    three candidates cut at an eighth of the run and two finalists, one more per extra
-    run). Otherwise, when the plan takes the horizon correction
+    finalists only (:func:`~lrscout.selection.halving.verified_plan`: two at the default
+    budget, one more per extra run). Otherwise, when the plan takes the horizon correction
     (:func:`uses_horizon`), it keeps its shape. Both use the ``fine`` ladder
     (:func:`candidates_for`): over a wide interval the usual ladder spreads its six points
     half a decade apart, and one step below the leader was then a factor 3.2, not the
@@ -258,7 +256,7 @@ def ladder_and_plan(find: FindResult, total: int, budget: float, *, overhead: fl
     if plan.continued and len(plan.rungs) == 2 and (short or uses_horizon(plan)):
         fine = candidates_for(find, per_decade=per_decade, max_count=max_count, fine=True)
         fine_plan = plan_halving(len(fine), total, budget, overhead=overhead, continued=continued, quantum=quantum)
-        verified = verified_plan(fine_plan, budget, overhead, len(fine), quantum=quantum) if short else None
+        verified = verified_plan(fine_plan, budget, overhead, len(fine)) if short else None
         if verified is not None:
             return fine, verified
         if uses_horizon(fine_plan):
