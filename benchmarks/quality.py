@@ -886,7 +886,7 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
 
 #: The held-out sets pooled in :func:`pooled_table`: each was fixed before any run of it
 #: (held-out 1 was seen with an earlier rule while it was still being chosen, so it stays out).
-HELDOUT_POOL = ("heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7")
+HELDOUT_POOL = ("heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8")
 
 
 #: Resamples behind each bootstrap interval of the tables.
