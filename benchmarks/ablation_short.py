@@ -201,11 +201,11 @@ def windows(row: dict[str, Any], n_val: int) -> dict[str, float]:
 
 
 def eliminations(row: dict[str, Any], n_val: int, applies: bool) -> dict[str, float]:
-    """Three candidates (3rd to 5th from the top) cut early, two go on to the end: the
-    early cut drops the worst (collapsed first, then the lowest accuracy), or drops the
-    top only when it is behind the next by more than the noise band (else the bottom).
-    Costs two full runs plus the fraction: within the default budget only with a cheaper
-    range test than today's (a fifth of the budget)."""
+    """Three candidates (3rd to 5th from the top, and 2nd to 4th) cut early, two go on to
+    the end: the early cut drops the worst (collapsed first, then the lowest accuracy), or
+    drops the top only when it is behind the next by more than the noise band (else the
+    bottom). Costs two full runs plus the fraction: within the default budget only with a
+    cheaper range test than today's (a fifth of the budget)."""
     out: dict[str, float] = {}
     for first in (3, 2):
         out.update(_eliminate(row, n_val, applies, first))

@@ -378,14 +378,9 @@ class QualityConfig:
             for opt, sched in self.optimizers:
                 name = f"{ds}-{opt}" + ("" if sched == "constant" else f"-{sched}")
                 out.append(Protocol(name, ds, opt, sched, epochs, self.batch_size, tuple(seeds), limit))
-        held = tuple(self.heldout_seeds)
-        for rows, seeds, split in ((self.dev_short, tuple(self.digits_seeds), "dev"),
-                                   (self.heldout if self.long_tasks else (), held, "heldout"),
-                                   (self.heldout2, held, "heldout2"), (self.heldout3, held, "heldout3"),
-                                   (self.heldout4, held, "heldout4"), (self.heldout5, held, "heldout5"),
-                                   (self.heldout6, held, "heldout6"), (self.heldout7, held, "heldout7"),
-                                   (self.heldout8, held, "heldout8")):
-            for name, ds, opt, sched, epochs, batch, limit, model, augment in rows:
+        for split in SPLIT_LABELS:
+            seeds = tuple(self.digits_seeds if split == "dev" else self.heldout_seeds)
+            for name, ds, opt, sched, epochs, batch, limit, model, augment in self.split_rows(split):
                 out.append(Protocol(name, ds, opt, sched, epochs, batch, seeds, limit, model, augment, split=split))
         if self.only:
             unknown = sorted(set(self.only) - {p.name for p in out})
@@ -393,6 +388,16 @@ class QualityConfig:
                 raise ValueError(f"unknown task(s) {unknown}; known: {[p.name for p in out]}")
             out = [p for p in out if p.name in self.only]
         return out
+
+    def split_rows(self, split: str) -> TaskRows:
+        """The task rows of ``split`` (a key of :data:`SPLIT_LABELS`): the short development
+        protocols, held-out 1 (none without the long tasks), or the field named after the set."""
+        if split == "dev":
+            return self.dev_short
+        if split == "heldout":
+            return self.heldout if self.long_tasks else ()
+        rows: TaskRows = getattr(self, split)
+        return rows
 
     def grid(self) -> list[float]:
         lo, hi = math.log10(self.grid_low), math.log10(self.grid_high)
@@ -885,9 +890,10 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
     return {"tasks": tasks, "summary": summarise(tasks), "splits": splits}
 
 
-#: The held-out sets pooled in :func:`pooled_table`: each was fixed before any run of it
-#: (held-out 1 was seen with an earlier rule while it was still being chosen, so it stays out).
-HELDOUT_POOL = ("heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8")
+#: The held-out sets pooled in :func:`pooled_table`, every one from held-out 2 on: each was
+#: fixed before any run of it (held-out 1 was seen with an earlier rule while it was still
+#: being chosen, so it stays out).
+HELDOUT_POOL = tuple(k for k in SPLIT_LABELS if k not in ("dev", "heldout"))
 
 
 #: Resamples behind each bootstrap interval of the tables.
