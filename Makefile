@@ -31,7 +31,7 @@ test: install-test
 	$(BIN)/python -m pytest -q -n 2 tests
 
 # under an hour on 2 cores from an empty cache: speed, fine-tuning and the short-protocol
-# quality sets (development and held-out 2-7, 2 seeds); results in benchmarks/results/hour/ and the
+# quality sets (development and held-out 2-8, 2 seeds); results in benchmarks/results/hour/ and the
 # benchmark block of README.md
 bench: install
 	$(BIN)/pip install -q -e '.[bench]'

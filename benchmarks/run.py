@@ -1,7 +1,7 @@
 """Run lrscout's benchmarks: ``python benchmarks/run.py`` (or ``make bench``).
 
     python benchmarks/run.py --hour            make bench: all three, the short-protocol quality sets
-                                               (development and held-out 2-7, 2 seeds), speed without
+                                               (development and held-out 2-8, 2 seeds), speed without
                                                ResNet-18 at batch 256; about an hour on 2 cores from an
                                                empty cache; results in benchmarks/results/hour/
     python benchmarks/run.py                   make bench-full: every quality task (the long development
