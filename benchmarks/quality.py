@@ -711,23 +711,35 @@ def collect(cfg: QualityConfig, cache_root: Path, progress: Callable[[str], None
                 for name in lr_free:
                     submit_run(p, None, seed, lr_free=name)
         by_name = {p.name: p for p in protocols}
-        while pending:
-            finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
-            for fut in finished:
-                kind, k = pending.pop(fut)
-                result = fut.result()
-                done_count += 1
-                out.cached += bool(result.get("from_cache"))
-                if kind == "select":
-                    out.selections[k] = result
-                    p = by_name[k[0]]
-                    for lr in result["suggestions"].values():
-                        submit_run(p, lr if lr is not None else _default_lr(p.optimizer), k[2])
-                else:
-                    out.runs[k] = result
-                if done_count % 25 == 0 or not pending:
-                    progress(f"  quality: {done_count} done, {len(pending)} pending, "
-                             f"{time.perf_counter() - t_start:.0f} s")
+
+        def drain() -> None:
+            nonlocal done_count
+            while pending:
+                finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    kind, k = pending.pop(fut)
+                    result = fut.result()
+                    done_count += 1
+                    out.cached += bool(result.get("from_cache"))
+                    if kind == "select":
+                        out.selections[k] = result
+                        p = by_name[k[0]]
+                        for lr in result["suggestions"].values():
+                            submit_run(p, lr if lr is not None else _default_lr(p.optimizer), k[2])
+                    else:
+                        out.runs[k] = result
+                    if done_count % 25 == 0 or not pending:
+                        progress(f"  quality: {done_count} done, {len(pending)} pending, "
+                                 f"{time.perf_counter() - t_start:.0f} s")
+
+        drain()
+        # the resolution floor needs the oracle, so it waits for the whole grid
+        for p in protocols:
+            oracle = grid_oracle(p, grid, lambda lr, s: out.runs.get((p.name, fmt_lr(lr), s)))
+            for seed in p.seeds if oracle is not None else ():
+                for lr in near_oracle(oracle):
+                    submit_run(p, lr, seed)
+        drain()
     refresh_failed(protocols, out.runs)
     return out
 
@@ -757,6 +769,17 @@ def _pct(x: float) -> str:
 
 def _pts(x: float, digits: int = 1) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:+.{digits}f}"
+
+
+def _costs(row: dict[str, Any]) -> tuple[str, str]:
+    """The cost cells (seconds, runs) of a method or summary row: 0 for rows that choose
+    nothing (the default LR, LR-free optimizers), "-" for the resolution rows, which are
+    not choosers with a cost, else the measured cost."""
+    if row["method"] in NEAR_ORACLE:
+        return "-", "-"
+    if row["kind"] in ("default", "lr-free"):
+        return "0", "0"
+    return f"{row['seconds']:.1f}", f"{row['runs_equiv']:.2f}"
 
 
 @dataclass(frozen=True)
@@ -791,6 +814,33 @@ def own_validation_pick(grid: list[float], run: Callable[[float], dict[str, Any]
         loss = r["val_loss"] if r["val_loss"] is not None and math.isfinite(r["val_loss"]) else math.inf
         return (r["val_acc"], -loss, -lr)
     return max(done, key=key)[0]
+
+
+#: The resolution rows: the oracle LR moved an eighth of a decade (a factor 1.33) down and
+#: up, trained on every seed. Their regret is what a chooser that always lands that close
+#: to the oracle scores, knowing the oracle: it says how finely a task's accuracy turns with
+#: the LR (steeply beside a collapse cliff), how much of the oracle's lead is the luck of
+#: being the best of 21 noisy grid points, and which targets a chooser can meet at all.
+NEAR_ORACLE = ("oracle LR / 10^(1/8)", "oracle LR x 10^(1/8)")
+NEAR_ORACLE_DECADES = 0.125
+
+
+def near_oracle(oracle_lr: float) -> tuple[float, float]:
+    """The LRs of the two :data:`NEAR_ORACLE` rows (below, above), as the cache keys them."""
+    f = 10 ** NEAR_ORACLE_DECADES
+    return float(fmt_lr(oracle_lr / f)), float(fmt_lr(oracle_lr * f))
+
+
+def grid_oracle(p: Protocol, grid: list[float], run: Callable[[float, int], dict[str, Any] | None]) -> float | None:
+    """The grid LR with the best mean validation accuracy over ``p``'s seeds (ties: the
+    lower LR); ``None`` while a grid run is missing."""
+    rows = []
+    for lr in grid:
+        rs = [run(lr, s) for s in p.seeds]
+        if any(r is None for r in rs):
+            return None
+        rows.append((mean(r["val_acc"] for r in rs if r is not None), -lr))
+    return -max(rows)[1]
 
 
 def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
@@ -862,6 +912,9 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
         own = [Pick(s, lr, lr) for s in p.seeds if (lr := own_validation_pick(grid, lambda x, s=s: runs(fmt_lr(x), s)))]
         if len(own) == len(p.seeds):
             methods.append({**method_row(OWN_VALIDATION, "reference", own), "runs_equiv": float(len(grid))})
+        for name, lr in zip(NEAR_ORACLE, near_oracle(oracle_lr)):
+            if all(runs(fmt_lr(lr), s) is not None for s in p.seeds):
+                methods.append(method_row(name, "reference", [Pick(s, lr, lr) for s in p.seeds]))
         for finder, rows in FINDER_ROWS.items():
             sels = {s: data.selections.get((p.name, finder, s)) for s in p.seeds}
             if not any(sels.values()):
@@ -965,9 +1018,8 @@ def split_table(result: dict[str, Any]) -> str:
     def cells(s: dict[str, Any] | None) -> list[str]:
         if s is None:
             return ["-"] * 5
-        free = s["kind"] in ("default", "lr-free")
-        return [_pts(s["regret_mean"]), _pts(s["regret_worst_task"]), f"{s['failures']}/{s['n']}",
-                "0" if free else f"{s['runs_equiv']:.2f}", "0" if free else f"{s['seconds']:.1f}"]
+        seconds, runs = _costs(s)
+        return [_pts(s["regret_mean"]), _pts(s["regret_worst_task"]), f"{s['failures']}/{s['n']}", runs, seconds]
 
     rows = [[f"**{n}**" if n.startswith("lrscout") else n, *[c for k in present for c in cells(by[k].get(n))]]
             for n in names]
@@ -1002,7 +1054,7 @@ def pooled_table(result: dict[str, Any]) -> str | None:
     rows = []
     for name in [*held, *[n for n in dev if n not in held]]:
         s = held.get(name)
-        runs = "-" if s is None else ("0" if s["kind"] in ("default", "lr-free") else f"{s['runs_equiv']:.2f}")
+        runs = "-" if s is None else _costs(s)[1]
         rows.append([f"**{name}**" if name.startswith("lrscout") else name, *cells(dev.get(name)), *cells(s),
                      "-" if s is None else _pts(s["regret_worst_task"]), runs])
     return md_table(["method", f"dev ({n_dev}): mean", "95% interval", "median",
@@ -1014,11 +1066,10 @@ def summary_table(result: dict[str, Any]) -> str:
     grid = max((t["oracle"]["grid_runs"] for t in result["tasks"]), default=0)
     rows = [["oracle (grid search)", "+0.0", "+0.0", "-", "0.00", "-", f"{grid} per seed", "-", "-"]]
     for s in result["summary"]:
-        free = s["kind"] in ("default", "lr-free")
         dec = "-" if s["decades"] is None else f"{s['decades']:.2f}"
         rows.append([f"**{s['method']}**" if s["method"].startswith("lrscout") else s["method"],
                      _pts(s["regret_mean"]), _pts(s["regret_worst_task"]), _pts(s["regret_worst_seed"]), dec,
-                     "0" if free else f"{s['seconds']:.1f}", "0" if free else f"{s['runs_equiv']:.2f}",
+                     *_costs(s),
                      f"{s['failures']}/{s['n']}", s["wins"] if s["kind"] not in NOT_CHOOSERS else "-"])
     return md_table(["method", "mean regret (pts)", "worst task (pts)", "worst seed (pts)", "decades from oracle",
                      "cost (s)", "cost (runs)", "failed runs", "tasks won"], rows)
@@ -1033,10 +1084,8 @@ def task_table(t: dict[str, Any]) -> str:
         name = f"**{name}**" if m["method"].startswith("lrscout") else name
         lr = "-" if m["lr"] is None else fmt_lr(float(f"{m['lr']:.3g}"))
         dec = "-" if m["decades"] is None else f"{m['decades']:.2f}"
-        free = m["kind"] in ("default", "lr-free")
         rows.append([name, lr, dec, f"{_pct(m['test_acc'])} ± {_pct(m['test_std'])}", _pts(m["regret"]),
-                     _pts(m["regret_worst"]), "0" if free else f"{m['seconds']:.1f}",
-                     "0" if free else f"{m['runs_equiv']:.2f}", f"{m['failures']}/{m['n']}"])
+                     _pts(m["regret_worst"]), *_costs(m), f"{m['failures']}/{m['n']}"])
     return md_table(["method", "LR (geo. mean)", "decades", "test acc % (mean ± std)", "regret (pts)",
                      "worst seed (pts)", "cost (s)", "cost (runs)", "failed"], rows)
 

@@ -1,5 +1,6 @@
 """The benchmark's cache key follows what the code does; its task sets are what they claim."""
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -167,3 +168,23 @@ def test_the_hour_tier_writes_its_own_readme_block_linking_its_results(tmp_path:
     run.update_readme(block, readme)
     text = readme.read_text()
     assert text.startswith("intro\n\n" + block) and text.endswith("\n\nafter\n") and "\nold\n" not in text
+
+
+def test_the_resolution_rows_train_the_oracle_an_eighth_of_a_decade_either_way() -> None:
+    """The oracle is the grid LR with the best mean validation accuracy (the lower LR on a
+    tie), undefined while a grid run is missing; the resolution row's LRs sit a factor
+    10**(1/8) below and above it, keyed as the cache keys them, and they show no cost."""
+    p = quality.Protocol("t", "digits", "sgd", "constant", 1, 64, (0, 1))
+    val = {(0.01, 0): 0.5, (0.01, 1): 0.7, (0.1, 0): 0.9, (0.1, 1): 0.3, (1.0, 0): 0.2, (1.0, 1): 0.2}
+    run = lambda lr, s: {"val_acc": val[(lr, s)]}  # noqa: E731
+    assert quality.grid_oracle(p, [0.01, 0.1, 1.0], run) == 0.01  # 0.6 and 0.6: the lower LR
+    val[(0.1, 1)] = 0.31
+    assert quality.grid_oracle(p, [0.01, 0.1, 1.0], run) == 0.1
+    assert quality.grid_oracle(p, [0.01, 0.1, 1.0], lambda lr, s: None if lr == 1.0 else run(lr, s)) is None
+    lo, hi = quality.near_oracle(0.1)
+    assert lo == float(quality.fmt_lr(lo)) and hi == float(quality.fmt_lr(hi))
+    assert abs(math.log10(hi / 0.1) - 0.125) < 1e-5 and abs(math.log10(0.1 / lo) - 0.125) < 1e-5
+    row = {"method": quality.NEAR_ORACLE[0], "kind": "reference", "seconds": 0.0, "runs_equiv": 0.0}
+    assert quality._costs(row) == ("-", "-")
+    assert quality._costs({**row, "method": "lrscout-select", "kind": "finder", "seconds": 6.2, "runs_equiv": 2.4}) \
+        == ("6.2", "2.40")
