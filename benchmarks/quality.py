@@ -23,7 +23,9 @@ well a rule carries over. (Fashion-MNIST and KMNIST are not in
    habitual LR, and the run is counted as a failure.
 3. **Reference** ("grid, own validation"): per seed, the grid LR that seed's own
    validation accuracy prefers; what a chooser reading the user's validation split reaches
-   with all grid runs. Not ranked with the choosers.
+   with all grid runs. Not ranked with the choosers. The **resolution** rows
+   (:data:`NEAR_ORACLE`): the oracle LR moved an eighth of a decade down and up, trained
+   on every seed: what a chooser that knows the oracle to a factor 1.33 scores.
 4. **LR-free optimizers** (Prodigy, Schedule-Free AdamW, D-Adaptation Adam) replace the
    task's optimizer with their recommended defaults; their rows answer "what if you used
    no LR at all" and are the same runs for every task of the same data, model, length and
