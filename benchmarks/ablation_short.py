@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import quality  # noqa: E402
-from common import fmt_lr  # noqa: E402
+from common import fmt_lr, lr_key  # noqa: E402
 
 
 def early_trials(protocol: quality.Protocol, seed: int, ladder: list[float], fractions: list[float],
@@ -60,11 +60,11 @@ def evidence(protocol: quality.Protocol, seed: int, cache_root: Path) -> dict[st
     task = protocol.task(seed)
     r = lrscout.select(task, epochs=protocol.epochs, schedule=protocol.schedule)
     ladder = r.config["ladder"]
-    key = lambda lr: {"protocol": protocol.key(), "lr": fmt_lr(lr), "lr_free": None, "seed": seed,  # noqa: E731
+    key = lambda lr: {"protocol": protocol.key(), "lr": lr_key(lr), "lr_free": None, "seed": seed,  # noqa: E731
                       "code": quality.code_hash(quality.TRAIN_CODE)}
     full = {}
     for lr in sorted(set(ladder) | {r.lr, r.find.lr}):
-        run = quality.train_run(protocol, seed, float(fmt_lr(lr)), None, key(lr), str(cache_root))
+        run = quality.train_run(protocol, seed, lr, None, key(lr), str(cache_root))  # every digit (common.lr_key)
         full[fmt_lr(lr)] = {k: run[k] for k in ("val_acc", "test_acc", "val_loss", "failed")}
     # every other ladder LR as a rung-0 trial of the same plan, so other windows can be scored
     from lrscout.schedules import schedule_for

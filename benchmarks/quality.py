@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 
 import common
-from common import Cache, fmt_lr, mean, median, md_table, std
+from common import Cache, fmt_lr, lr_key, mean, median, md_table, std
 
 log = logging.getLogger("bench.quality")
 
@@ -421,7 +421,7 @@ def train_run(protocol: Protocol, seed: int, lr: float | None, lr_free: str | No
               cache_root: str) -> dict[str, Any]:
     """Train one (protocol, LR or LR-free optimizer, seed) and score it; cached."""
     cache = Cache(Path(cache_root))
-    name = f"{protocol.name}-{lr_free or fmt_lr(lr or 0)}-s{seed}"
+    name = f"{protocol.name}-{lr_free or lr_key(lr or 0)}-s{seed}"
     hit = cache.get("runs", name, cache_key)
     if hit is not None:
         return hit
@@ -676,7 +676,7 @@ def collect(cfg: QualityConfig, cache_root: Path, progress: Callable[[str], None
         proto = p.key()
         if lr_free is not None:  # the LR-free optimizer replaces the task's optimizer and schedule
             proto = {**proto, "optimizer": lr_free, "schedule": "lr-free"}
-        return {"protocol": proto, "lr": None if lr is None else fmt_lr(lr), "lr_free": lr_free, "seed": seed,
+        return {"protocol": proto, "lr": None if lr is None else lr_key(lr), "lr_free": lr_free, "seed": seed,
                 "code": train_hash}
 
     pending: dict[cf.Future[dict[str, Any]], tuple[str, tuple[str, str, int]]] = {}
@@ -687,13 +687,13 @@ def collect(cfg: QualityConfig, cache_root: Path, progress: Callable[[str], None
     with common.pool(cfg.jobs) as ex:
 
         def submit_run(p: Protocol, lr: float | None, seed: int, lr_free: str | None = None) -> None:
-            tag = lr_free if lr_free is not None else fmt_lr(lr or 0)
+            tag = lr_free if lr_free is not None else lr_key(lr or 0)
             k = (p.name if lr_free is None else p.lr_free_group(), tag, seed)
             if k in submitted:
                 return
             submitted.add(k)
             proto = p if lr_free is None else dataclasses.replace(p, name=p.lr_free_group())
-            fut = ex.submit(train_run, proto, seed, None if lr is None else float(fmt_lr(lr)), lr_free,
+            fut = ex.submit(train_run, proto, seed, None if lr is None else float(lr), lr_free,
                             run_key(p, lr, lr_free, seed), root)
             pending[fut] = ("run", k)
 
@@ -737,7 +737,7 @@ def collect(cfg: QualityConfig, cache_root: Path, progress: Callable[[str], None
         drain()
         # the resolution floor needs the oracle, so it waits for the whole grid
         for p in protocols:
-            oracle = grid_oracle(p, grid, lambda lr, s: out.runs.get((p.name, fmt_lr(lr), s)))
+            oracle = grid_oracle(p, grid, lambda lr, s: out.runs.get((p.name, lr_key(lr), s)))
             for seed in p.seeds if oracle is not None else ():
                 for lr in near_oracle(oracle):
                     submit_run(p, lr, seed)
@@ -856,7 +856,7 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
         runs = lambda tag, s: data.runs.get((p.name, tag, s))  # noqa: E731
         grid_rows = []
         for lr in grid:
-            rs = [runs(fmt_lr(lr), s) for s in p.seeds]
+            rs = [runs(lr_key(lr), s) for s in p.seeds]
             rs = [r for r in rs if r is not None]
             grid_rows.append({
                 "lr": lr, "val_acc": mean(r["val_acc"] for r in rs), "test_acc": mean(r["test_acc"] for r in rs),
@@ -864,7 +864,7 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
             })
         best = max(grid_rows, key=lambda g: (g["val_acc"], -g["lr"]))
         oracle_lr = best["lr"]
-        oracle_test = {s: runs(fmt_lr(oracle_lr), s)["test_acc"] for s in p.seeds}
+        oracle_test = {s: runs(lr_key(oracle_lr), s)["test_acc"] for s in p.seeds}
         oracle_mean = mean(oracle_test.values())
         ok_runs = [r for (pn, _, _), r in data.runs.items() if pn == p.name and not r["failed"]]
         run_seconds = median(r["seconds"] for r in ok_runs)
@@ -884,7 +884,7 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
         methods: list[dict[str, Any]] = []
 
         def method_row(name: str, kind: str, per_seed: list[Pick]) -> dict[str, Any]:
-            done = [(pk, runs(fmt_lr(pk.used), pk.seed) if pk.lr_free is None else data.runs.get((p.lr_free_group(), pk.lr_free, pk.seed)))
+            done = [(pk, runs(lr_key(pk.used), pk.seed) if pk.lr_free is None else data.runs.get((p.lr_free_group(), pk.lr_free, pk.seed)))
                     for pk in per_seed]
             accs = [r["test_acc"] for _, r in done if r is not None]
             lrs = [pk.lr for pk in per_seed if pk.lr]
@@ -911,11 +911,11 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
                                   [Pick(s, default, default) for s in p.seeds]))
         # the noise floor: per seed, the grid LR with that seed's best validation accuracy (what
         # any chooser that reads one seed's validation split reaches at most, at 21 runs)
-        own = [Pick(s, lr, lr) for s in p.seeds if (lr := own_validation_pick(grid, lambda x, s=s: runs(fmt_lr(x), s)))]
+        own = [Pick(s, lr, lr) for s in p.seeds if (lr := own_validation_pick(grid, lambda x, s=s: runs(lr_key(x), s)))]
         if len(own) == len(p.seeds):
             methods.append({**method_row(OWN_VALIDATION, "reference", own), "runs_equiv": float(len(grid))})
         for name, lr in zip(NEAR_ORACLE, near_oracle(oracle_lr)):
-            if all(runs(fmt_lr(lr), s) is not None for s in p.seeds):
+            if all(runs(lr_key(lr), s) is not None for s in p.seeds):
                 methods.append(method_row(name, "reference", [Pick(s, lr, lr) for s in p.seeds]))
         for finder, rows in FINDER_ROWS.items():
             sels = {s: data.selections.get((p.name, finder, s)) for s in p.seeds}

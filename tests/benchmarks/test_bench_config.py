@@ -188,3 +188,17 @@ def test_the_resolution_rows_train_the_oracle_an_eighth_of_a_decade_either_way()
     assert quality._costs(row) == ("-", "-")
     assert quality._costs({**row, "method": "lrscout-select", "kind": "finder", "seconds": 6.2, "runs_equiv": 2.4}) \
         == ("6.2", "2.40")
+
+
+def test_a_chosen_lr_is_trained_and_keyed_with_every_digit() -> None:
+    """Grid and default LRs keep their 6-digit cache keys (and their cached runs); a method's
+    LR is keyed, and so trained, with all its digits: rounded, it is another run."""
+    from common import lr_key
+
+    for lr in quality.QualityConfig().grid() + [0.01, 0.001]:
+        assert lr_key(lr) == quality.fmt_lr(lr) and float(lr_key(lr)) == lr
+    chosen = 0.2232122179545977
+    assert lr_key(chosen) == "0.2232122179545977" and float(lr_key(chosen)) == chosen
+    assert quality.fmt_lr(chosen) == "0.223212"
+    for lr in quality.near_oracle(0.0316228):
+        assert lr_key(lr) == quality.fmt_lr(lr)
