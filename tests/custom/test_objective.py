@@ -63,6 +63,8 @@ def test_a_plain_loop_selects_like_the_named_task_at_the_same_cost(named_cosine:
                                        "function": f"{by_hand.__name__}:train_digits", "steps_per_epoch": 8,
                                        "resumable": False, "metric": NAMED.metric.to_json()}
     assert "digits-loop" in (tmp_path / "report.html").read_text()
+    # the named task's choice brings its trained network; the objective's training is the user's own
+    assert named_cosine.model is not None and mine.model is None and not (tmp_path / "model.pt").exists()
 
 
 def test_its_own_range_test_is_run_and_counted(named_cosine: SelectResult) -> None:

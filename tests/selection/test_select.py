@@ -77,8 +77,31 @@ def test_same_seed_same_choice_and_json_round_trip(small_select: SelectResult, t
     names = {p.name for p in tmp_path.iterdir()}
     assert {"select.json", "report.html", "find.json", "select-state.json", "trials"} <= names
     assert len(list((tmp_path / "trials").glob("*.json"))) == len(again.trials) == 6
-    assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob(".*.tmp"))
+    assert [p.name for p in tmp_path.rglob("*.pt")] == ["model.pt"] and not list(tmp_path.rglob(".*.tmp"))
     assert again.plot().get_xscale() == "log"
+    assert back.model is None and again.model is not None  # the network is not part of the JSON
+
+
+def test_the_choice_comes_with_the_chosen_runs_trained_model(small_select: SelectResult, tmp_path: Path) -> None:
+    """The chosen finalist trained the whole protocol at the chosen LR: its network comes back
+    (in memory and as DIR/model.pt), scoring on validation exactly what the choice was made on,
+    and a rerun into the finished directory gives it back from model.pt."""
+    from lrscout.training.loop import evaluate
+    from lrscout.training.run import load_checkpoint
+
+    val = TASK.val_loader()
+    assert small_select.model is not None and evaluate(small_select.model, val)[1] == small_select.score
+    first = select(TASK, **KWARGS, out_dir=tmp_path)
+    saved = load_checkpoint(tmp_path / "model.pt")
+    assert saved["lr"] == first.lr and saved["val_acc"] == first.score and saved["epoch"] == 4
+    model = TASK.build_model()
+    model.load_state_dict(saved["model"])
+    assert evaluate(model, val)[1] == first.score
+    again = select(TASK, **KWARGS, out_dir=tmp_path)  # nothing left to train, no checkpoint left
+    assert again.model is not None and evaluate(again.model, val)[1] == first.score and again.notes == first.notes
+    (tmp_path / "model.pt").unlink()
+    third = select(TASK, **KWARGS, out_dir=tmp_path)
+    assert third.model is None and third.notes[-1].startswith("the chosen run's weights did not come back")
 
 
 

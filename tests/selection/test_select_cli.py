@@ -18,6 +18,10 @@ def test_select_cli_prints_the_choice_and_writes_json_and_report(run_cli, tmp_pa
     assert {"lr", "score", "candidates", "schedule", "cost_runs"} <= set(data)
     assert f"{data['lr']:.4g}" in out
     assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert "model.pt (the chosen run's trained weights)" in " ".join(out.split())
+    import torch
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert saved["lr"] == data["lr"] and saved["val_acc"] == data["score"]
     # rerun into the same directory: resumes (nothing to train) and prints the same choice
     code2, out2, err2 = run_cli("select", *SMALL, "--out", str(tmp_path), "--json")
     assert code2 == 0 and json.loads(out2)["lr"] == data["lr"] and "trial" not in err2

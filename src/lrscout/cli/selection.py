@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from ..protocol import ACCURACY, Metric
+from ..report.files import SELECT_MODEL
 from ..selection import SelectResult, TrialResult, select
 from .common import (BackendOptions, DataOptions, JsonOpt, OptimizerOpt, ParamOpt, ResumableOutOpt, ScheduleOpt,
                      SelectionOptions, command, err, out, parse_params, print_json)
@@ -76,4 +77,8 @@ def select_cmd(
     out.print(f"chosen LR: [bold]{result.lr:.4g}[/]  validation {task.metric.name} {task.metric.format(result.score)} after "
               f"{selection.epochs} epochs of {spec.kind}{f' ({params})' if params else ''}")
     out.print(f"cost: {result.cost_runs:.2f} training runs ({result.seconds:.0f} s)")
-    out.print(f"wrote {out_dir / 'select.json'} and {out_dir / 'report.html'}")
+    written = [out_dir / "select.json", out_dir / "report.html"]
+    if result.model is not None:
+        written.append(out_dir / SELECT_MODEL)
+    out.print(f"wrote {', '.join(str(p) for p in written[:-1])} and {written[-1]}"
+              + (" (the chosen run's trained weights)" if result.model is not None else ""))

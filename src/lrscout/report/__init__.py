@@ -30,7 +30,8 @@ def save(result: Any, out_dir: str | Path, *, model: nn.Module | None = None) ->
     """Write ``result``'s files into ``out_dir``; returns the paths written.
 
     ``FindResult``: ``find.json``, ``find.png``; ``SelectResult``: ``select.json``,
-    ``report.html``; ``CompareResult``: ``compare.json``, ``report.html``;
+    ``report.html`` (and ``model.pt``, the chosen run's weights, when it holds them);
+    ``CompareResult``: ``compare.json``, ``report.html``;
     ``TrainResult``: ``train.json``, ``train.png``; ``Diagnosis``: ``diagnosis.json``,
     ``diagnosis.png``; ``FinetuneResult``: the files of :func:`save_finetune` (``model``:
     also its weights as ``last.pt``).

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .._io import atomic_write, atomic_write_json, atomic_write_text
-from .files import save_find
+from .files import CHECKPOINT_VERSION, save_find
 from .page import escape as _e
 from .page import figure as _figure
 from .page import loss as _loss
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
     from ..finetuning.result import FinetuneResult
 
-CHECKPOINT_VERSION = 1
 
 
 def plot_grid(result: FinetuneResult, ax: Axes | None = None) -> Axes:

@@ -26,6 +26,7 @@ from .trial import TrialResult, json_score
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from torch import nn
 
 SELECT_VERSION = 2
 COMPARE_VERSION = 1
@@ -64,7 +65,10 @@ class SelectResult:
     ``candidates`` is the table (one row per candidate LR, in LR order), ``trials`` every
     training run behind it, ``schedule`` the protocol's schedule built for ``lr``,
     ``cost_runs`` the total cost in full training runs (range test included), ``find`` the
-    range test the candidates came from.
+    range test the candidates came from. ``model`` is the chosen finalist's network as its
+    full-length run left it: the protocol already trained at ``lr``, so nothing needs
+    retraining (``None`` when the choice is not a full-length run in this process, and
+    for a result read back from JSON; it is not part of the JSON).
     """
 
     lr: float
@@ -79,6 +83,7 @@ class SelectResult:
     find: FindResult
     config: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    model: nn.Module | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

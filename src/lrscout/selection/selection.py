@@ -44,6 +44,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..backends import Backend
 from ..engine import find_task
 from ..engine.rangetest import NONFINITE_STOP
@@ -51,6 +53,7 @@ from ..checks import RULES, check_arguments
 from ..errors import ConfigError, LrscoutError
 from ..optim import get_optimizer
 from ..report import save
+from ..report.files import SELECT_MODEL
 from ..results import FindResult
 from ..schedules import ScheduleSpec, schedule_for
 from ..protocol import ACCURACY, Metric, TrainingTask, check_travels, describe, steps_in
@@ -64,7 +67,7 @@ from .halving import (CONTINUED_FRACTION, FIND_STEPS, SHORT_FIND_STEPS, Plan, Ra
 from .objectives import NO_RANGE_TEST, Objective
 from .results import Candidate, SelectResult
 from .store import RunDir
-from .trial import TrialResult, TrialSpec, torch_threads
+from .trial import TrialResult, TrialSpec, load_trained, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -416,10 +419,12 @@ def select(
 
         with runner:
             rungs = run_rungs(task, plan, window,
-                              lambda c, r: _trial_spec(c, ladder[c], r, plan, protocol), rundir, runner,
+                              lambda c, r: _trial_spec(c, ladder[c], r, plan, protocol,
+                                                       keep_model=not isinstance(task, Objective)), rundir, runner,
                               below=range(first - 1, -1, -1), on_trial=on_trial, threads=threads,
                               horizon=horizon, spare=budget - overhead - plan.cost_runs)
         result = _assemble(task, protocol, ladder, plan, rungs, find, overhead, settings, time.perf_counter() - t0)
+        result = with_model(task, result, rungs, rundir)
         if not keep_checkpoints:
             rundir.remove_checkpoints()
         if rundir.persistent:
@@ -427,7 +432,53 @@ def select(
     return result
 
 
-def _trial_spec(c: int, lr: float, r: int, plan: Plan, protocol: ScheduleSpec) -> TrialSpec:
+#: Note of a selection whose chosen run's weights did not come back to this process.
+MODEL_ELSEWHERE = ("the chosen run's weights did not come back (trained on a worker without this out_dir, or its "
+                   "checkpoint was removed): train the chosen LR again for the model")
+
+
+def _saved_model(task: TrainingTask, path: Path, lr: float) -> Any:
+    """The network of a finished selection's ``model.pt`` when it holds ``lr``'s run, else None."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - a damaged file is rewritten at the end of this run
+        return None
+    if not isinstance(state, dict) or state.get("lr") != lr or "model" not in state:
+        return None
+    model = task.build_model()
+    model.load_state_dict(state["model"])
+    return model
+
+
+def with_model(task: TrainingTask | Objective, result: SelectResult, rungs: Sequence[Sequence[TrialResult]],
+               rundir: RunDir) -> SelectResult:
+    """``result`` with the chosen finalist's trained network (:attr:`SelectResult.model`).
+
+    Why: a finalist trains the whole protocol at its LR, so the choice comes with its model
+    and the user need not pay another run for it. Only for a healthy full-length choice of
+    a task lrscout builds models for (not an objective, whose training is the user's own).
+    The network comes from the finalist's checkpoint, or, when a finished selection is
+    resumed, from the ``model.pt`` it wrote; one that did not come back (a Ray worker
+    elsewhere) is said in the notes."""
+    if isinstance(task, Objective) or not rungs:
+        return result
+    chosen = [t for t in rungs[-1] if t.spec.lr == result.lr and t.spec.steps == result.plan.length
+              and not t.collapsed]
+    if not chosen:
+        return result
+    run = load_trained(task, chosen[0], rundir.trials_dir)
+    model = run.model if run is not None else (
+        _saved_model(task, rundir.path / SELECT_MODEL, result.lr) if rundir.persistent else None)
+    if model is None:
+        return dataclasses.replace(result, notes=(*result.notes, MODEL_ELSEWHERE))
+    return dataclasses.replace(result, model=model)
+
+
+def _trial_spec(c: int, lr: float, r: int, plan: Plan, protocol: ScheduleSpec, *, keep_model: bool = True) -> TrialSpec:
+    """Trial ``r{r}-c{c}``; ``keep_model``: a full-length trial saves its checkpoint, so the
+    chosen one's network can be returned (:func:`with_model`; not for an objective)."""
     last = len(plan.rungs) - 1
     steps = plan.rungs[r].length
     spec = schedule_for(lr, protocol.kind, protocol.epochs, protocol.steps_per_epoch, **protocol.params)
@@ -435,7 +486,8 @@ def _trial_spec(c: int, lr: float, r: int, plan: Plan, protocol: ScheduleSpec) -
     return TrialSpec(
         trial_id=f"r{r}-c{c}", candidate=c, lr=lr, rung=r, steps=steps, schedule=spec.to_json(),
         compress=(not plan.continued) and steps < plan.length, start_step=plan.start(r),
-        parent=f"r{r - 1}-c{c}" if continued else None, checkpoint=plan.continued and r < last,
+        parent=f"r{r - 1}-c{c}" if continued else None,
+        checkpoint=(plan.continued and r < last) or (keep_model and steps == plan.length),
     )
 
 
