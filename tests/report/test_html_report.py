@@ -107,8 +107,10 @@ def test_one_entry_point_writes_any_result_s_files(result: SelectResult, compare
         ("select", result), ("compare", compared), ("find", result.find),
         ("diagnosis", diagnose(np.arange(200), np.exp(-np.arange(200) / 50) + 0.1))]}
     assert {k: sorted(p.name for p in v) for k, v in written.items()} == {
-        "select": ["report.html", "select.json"], "compare": ["compare.json", "report.html"],
+        "select": ["model.pt", "report.html", "select.json"], "compare": ["compare.json", "report.html"],
         "find": ["find.json", "find.png"], "diagnosis": ["diagnosis.json", "diagnosis.png"]}
-    assert SelectResult.from_json(json.loads((tmp_path / "select" / "select.json").read_text())).lr == result.lr
+    back = SelectResult.from_json(json.loads((tmp_path / "select" / "select.json").read_text()))
+    assert back.lr == result.lr and back.model is None  # read back, it has no network: no model.pt
+    assert sorted(p.name for p in save(back, tmp_path / "back")) == ["report.html", "select.json"]
     with pytest.raises(ConfigError, match="no files for a dict"):
         save({}, tmp_path)
