@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 pytest.importorskip("ray.tune")
 
@@ -31,6 +32,10 @@ def test_ray_backend_gives_the_local_choice(tmp_path: Path, monkeypatch: pytest.
     assert len(list((tmp_path / "run" / "trials").glob("*.json"))) == len(local.trials)
     finalists = [t for t in on_ray.trials if t.spec.rung == 1]
     assert finalists and all(t.steps_trained == 16 for t in finalists)  # 2 epochs of 8 steps: continued from rung 0's checkpoints
+    # the chosen finalist's network comes back from the worker that trained it, as the local one's
+    assert on_ray.model is not None and local.model is not None
+    assert all(torch.equal(a, b) for a, b in zip(on_ray.model.state_dict().values(), local.model.state_dict().values()))
+    assert (tmp_path / "run" / "model.pt").is_file()
 
 
 def test_finetune_on_ray_from_the_cli_gives_the_local_choice(run_cli, tmp_path: Path,  # type: ignore[no-untyped-def]
