@@ -97,6 +97,9 @@ def test_the_choice_comes_with_the_chosen_runs_trained_model(small_select: Selec
     model = TASK.build_model()
     model.load_state_dict(saved["model"])
     assert evaluate(model, val)[1] == first.score
+    from lrscout.models.pretrained import read_checkpoint  # what --weights reads
+
+    assert read_checkpoint(tmp_path / "model.pt").keys() == saved["model"].keys()
     again = select(TASK, **KWARGS, out_dir=tmp_path)  # nothing left to train, no checkpoint left
     assert again.model is not None and evaluate(again.model, val)[1] == first.score and again.notes == first.notes
     (tmp_path / "model.pt").unlink()
