@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from ..finetuning.result import FinetuneResult
 
 
-
 def plot_grid(result: FinetuneResult, ax: Axes | None = None) -> Axes:
     """Heat map of rung-0 validation accuracy: head LR across, backbone ratio up; collapsed
     trials grey, the chosen pair framed in green."""

@@ -26,7 +26,8 @@
 4. The choice: the best finalist by validation accuracy over the last quarter of the
    full protocol, where finalists within one standard error of the best (on the
    validation split's size) count as tied and the lower validation loss decides
-   (:func:`~lrscout.selection.halving.robust_rank`), with its schedule built for it.
+   (:func:`~lrscout.selection.halving.robust_rank`), with its schedule built for it and
+   its trained network: the finalist already ran the whole protocol (:func:`with_model`).
 
 Trials run on a backend (:mod:`lrscout.backends`) through the successive-halving driver
 (:mod:`lrscout.selection.driver`, which ``finetune`` shares); each finished trial is saved at once
@@ -437,7 +438,7 @@ MODEL_ELSEWHERE = ("the chosen run's weights did not come back (trained on a wor
                    "checkpoint was removed): train the chosen LR again for the model")
 
 
-def _saved_model(task: TrainingTask, path: Path, lr: float) -> Any:
+def _saved_model(task: TrainingTask, path: Path, lr: float) -> torch.nn.Module | None:
     """The network of a finished selection's ``model.pt`` when it holds ``lr``'s run, else None."""
     if not path.is_file():
         return None
