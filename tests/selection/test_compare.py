@@ -34,6 +34,8 @@ def test_compare_ranks_every_combination_and_writes_its_files(tmp_path: Path) ->
     assert CompareResult.from_json(data).entries == result.entries
     for sub in ("sgd-constant", "sgd-cosine"):
         assert (tmp_path / sub / "select.json").exists() and (tmp_path / sub / "report.html").exists()
+        assert (tmp_path / sub / "model.pt").exists()  # each entry's chosen network, on disk only
+    assert all(e.select.model is None for e in sgd)
     assert (tmp_path / "find" / "sgd.json").exists() and (tmp_path / "report.html").exists()
     # resumable: a rerun loads everything and trains nothing
     ran: list[str] = []

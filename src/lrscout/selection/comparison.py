@@ -194,6 +194,9 @@ def compare(
                              out_dir=out / f"{name}-{sched}" if out is not None else None, find_result=find,
                              find_kwargs=find_kwargs, threads=threads, on_trial=on_trial)
                 cost += sel.cost_runs - float(sel.config.get("find_cost_runs", 0.0))
+                # each entry's network is in its folder's model.pt; held here, every entry's
+                # network would stay in memory (on the GPU when trained there) for the rest
+                sel = dataclasses.replace(sel, model=None)
                 collapsed = any(t.collapsed for t in sel.trials if t.spec.lr == sel.lr and t.spec.full)
                 entries.append(CompareEntry(optimizer=name, schedule=sched, lr=sel.lr, score=sel.score,
                                             val_loss=sel.val_loss, cost_runs=sel.cost_runs, collapsed=collapsed,
