@@ -833,16 +833,32 @@ def near_oracle(oracle_lr: float) -> tuple[float, float]:
     return float(fmt_lr(oracle_lr / f)), float(fmt_lr(oracle_lr * f))
 
 
-def grid_oracle(p: Protocol, grid: list[float], run: Callable[[float, int], dict[str, Any] | None]) -> float | None:
-    """The grid LR with the best mean validation accuracy over ``p``'s seeds (ties: the
-    lower LR); ``None`` while a grid run is missing."""
+def grid_rows(p: Protocol, grid: list[float],
+              run: Callable[[float, int], dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """One row per grid LR: mean validation and test accuracy over ``p``'s seeds, the test
+    spread, collapsed runs and how many runs there are (missing ones left out)."""
     rows = []
     for lr in grid:
-        rs = [run(lr, s) for s in p.seeds]
-        if any(r is None for r in rs):
-            return None
-        rows.append((mean(r["val_acc"] for r in rs if r is not None), -lr))
-    return -max(rows)[1]
+        rs = [r for r in (run(lr, s) for s in p.seeds) if r is not None]
+        rows.append({
+            "lr": lr, "val_acc": mean(r["val_acc"] for r in rs), "test_acc": mean(r["test_acc"] for r in rs),
+            "test_std": std(r["test_acc"] for r in rs), "failed": sum(r["failed"] for r in rs), "n": len(rs),
+        })
+    return rows
+
+
+def oracle_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The oracle among :func:`grid_rows`: the best mean validation accuracy (ties: the lower LR)."""
+    return max(rows, key=lambda g: (g["val_acc"], -g["lr"]))
+
+
+def grid_oracle(p: Protocol, grid: list[float], run: Callable[[float, int], dict[str, Any] | None]) -> float | None:
+    """The oracle LR of ``p`` (:func:`oracle_row`); ``None`` while a grid run is missing."""
+    rows = grid_rows(p, grid, run)
+    if any(g["n"] < len(p.seeds) for g in rows):
+        return None
+    lr: float = oracle_row(rows)["lr"]
+    return lr
 
 
 def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
@@ -854,15 +870,8 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
     tasks: list[dict[str, Any]] = []
     for p in protocols:
         runs = lambda tag, s: data.runs.get((p.name, tag, s))  # noqa: E731
-        grid_rows = []
-        for lr in grid:
-            rs = [runs(lr_key(lr), s) for s in p.seeds]
-            rs = [r for r in rs if r is not None]
-            grid_rows.append({
-                "lr": lr, "val_acc": mean(r["val_acc"] for r in rs), "test_acc": mean(r["test_acc"] for r in rs),
-                "test_std": std(r["test_acc"] for r in rs), "failed": sum(r["failed"] for r in rs), "n": len(rs),
-            })
-        best = max(grid_rows, key=lambda g: (g["val_acc"], -g["lr"]))
+        table = grid_rows(p, grid, lambda lr, s: runs(lr_key(lr), s))
+        best = oracle_row(table)
         oracle_lr = best["lr"]
         oracle_test = {s: runs(lr_key(oracle_lr), s)["test_acc"] for s in p.seeds}
         oracle_mean = mean(oracle_test.values())
@@ -938,7 +947,7 @@ def analyse(cfg: QualityConfig, data: Collected) -> dict[str, Any]:
             "task": p.name, "split": p.split, "protocol": dataclasses.asdict(p), "describe": p.describe(),
             "oracle": {"lr": oracle_lr, "val_acc": best["val_acc"], "test_acc": oracle_mean,
                        "test_std": std(oracle_test.values()), "grid_runs": len(grid)},
-            "run_seconds": run_seconds, "run_steps": run_steps, "grid": grid_rows, "methods": methods,
+            "run_seconds": run_seconds, "run_steps": run_steps, "grid": table, "methods": methods,
         })
 
     splits = {name: summarise([t for t in tasks if t.get("split", "dev") == name]) for name in SPLIT_LABELS}

@@ -176,7 +176,7 @@ def test_the_resolution_rows_train_the_oracle_an_eighth_of_a_decade_either_way()
     10**(1/8) below and above it, keyed as the cache keys them, and they show no cost."""
     p = quality.Protocol("t", "digits", "sgd", "constant", 1, 64, (0, 1))
     val = {(0.01, 0): 0.5, (0.01, 1): 0.7, (0.1, 0): 0.9, (0.1, 1): 0.3, (1.0, 0): 0.2, (1.0, 1): 0.2}
-    run = lambda lr, s: {"val_acc": val[(lr, s)]}  # noqa: E731
+    run = lambda lr, s: {"val_acc": val[(lr, s)], "test_acc": 0.5, "failed": False}  # noqa: E731
     assert quality.grid_oracle(p, [0.01, 0.1, 1.0], run) == 0.01  # 0.6 and 0.6: the lower LR
     val[(0.1, 1)] = 0.31
     assert quality.grid_oracle(p, [0.01, 0.1, 1.0], run) == 0.1
