@@ -51,12 +51,13 @@ from ..backends import Backend
 from ..engine import find_task
 from ..engine.rangetest import NONFINITE_STOP
 from ..checks import RULES, check_arguments
-from ..errors import ConfigError, LrscoutError
+from ..errors import ConfigError, DataError, LrscoutError
 from ..optim import get_optimizer
 from ..report import save
 from ..report.files import SELECT_MODEL
 from ..results import FindResult
 from ..schedules import ScheduleSpec, schedule_for
+from ..training.run import load_checkpoint
 from ..protocol import ACCURACY, Metric, TrainingTask, check_travels, describe, steps_in
 from ..task import Task
 from .candidates import (ABOVE_ONSET, MAX_COUNT, MAX_SPAN_DECADES, MIN_SPAN_DECADES, PER_DECADE, candidate_lrs,
@@ -439,14 +440,13 @@ MODEL_ELSEWHERE = ("the chosen run's weights did not come back (trained on a wor
 
 
 def _saved_model(task: TrainingTask, path: Path, lr: float) -> torch.nn.Module | None:
-    """The network of a finished selection's ``model.pt`` when it holds ``lr``'s run, else None."""
-    if not path.is_file():
-        return None
+    """The network of a finished selection's ``model.pt`` when it holds ``lr``'s run, else None
+    (a missing or damaged file is rewritten at the end of this run)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - a damaged file is rewritten at the end of this run
+        state = load_checkpoint(path)
+    except DataError:
         return None
-    if not isinstance(state, dict) or state.get("lr") != lr or "model" not in state:
+    if state.get("lr") != lr or "model" not in state:
         return None
     model = task.build_model()
     model.load_state_dict(state["model"])
